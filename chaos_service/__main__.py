@@ -1,0 +1,3 @@
+from chaos_service.cli.main import main
+
+raise SystemExit(main())

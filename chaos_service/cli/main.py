@@ -1,0 +1,32 @@
+"""The ``chaos-service`` command line.
+
+Exit codes: 0 success, 2 invalid input (bad flags, files or values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from chaos_service import __version__
+from chaos_service.cli import engine
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chaos-service",
+        description="Chaos and fault injection for AI chat back-ends.",
+    )
+    parser.add_argument("--version", action="version", version=f"chaos-service {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    engine.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.handler(args))
