@@ -1,0 +1,148 @@
+"""The tcp protocol: a listener that accepts clients, dials the upstream and proxies bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import random
+import socket
+from typing import TYPE_CHECKING
+
+from chaos_service.engine.connection import Connection
+from chaos_service.engine.listen import split_host_port
+
+if TYPE_CHECKING:
+    from chaos_service.engine.model import ToxicEntry
+    from chaos_service.engine.proxy import Proxy
+
+log = logging.getLogger(__name__)
+
+#: How long a new client waits for the upstream to accept before it is closed.
+DIAL_TIMEOUT = 10.0
+#: Pause after the accept call fails (e.g. out of file descriptors) before trying again.
+ACCEPT_RETRY_DELAY = 0.1
+
+
+class TcpRuntime:
+    """Runs one tcp proxy while it is enabled: its listener and its connections."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.connections: set[Connection] = set()
+        self._listener: socket.socket | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._opening: set[asyncio.Task[None]] = set()
+
+    def start(self, listener: socket.socket) -> None:
+        self._listener = listener
+        self._accepting = asyncio.get_running_loop().create_task(self._accept_loop(listener))
+
+    def stop(self, keep_listener: bool = False) -> socket.socket | None:
+        """Stop accepting and close every connection.
+
+        The listening socket is closed (new clients get ECONNREFUSED) unless
+        ``keep_listener``, in which case it is returned still open.
+        """
+        if self._accepting is not None:
+            self._accepting.cancel()
+            self._accepting = None
+        listener, self._listener = self._listener, None
+        if listener is not None and not keep_listener:
+            listener.close()
+            listener = None
+        self.close_connections()
+        return listener
+
+    def close_connections(self) -> None:
+        for task in list(self._opening):
+            task.cancel()
+        for connection in list(self.connections):
+            connection.close()
+
+    # -- toxics -------------------------------------------------------------------------
+
+    def toxic_added(self, entry: ToxicEntry) -> None:
+        for connection in self.connections:
+            connection.link(entry.direction).add_toxic(entry)
+
+    def toxic_updated(self, entry: ToxicEntry) -> None:
+        for connection in self.connections:
+            connection.link(entry.direction).update_toxic(entry)
+
+    def toxic_removed(self, entry: ToxicEntry) -> None:
+        for connection in list(self.connections):
+            if not connection.closed:
+                connection.link(entry.direction).remove_toxic(entry.name)
+
+    # -- connections --------------------------------------------------------------------
+
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                client, _ = await loop.sock_accept(listener)
+            except OSError as exc:
+                log.warning("proxy %s: accept failed: %s", self.proxy.name, exc)
+                await asyncio.sleep(ACCEPT_RETRY_DELAY)
+                continue
+            task = loop.create_task(self._open(client))
+            self._opening.add(task)
+            task.add_done_callback(self._opening.discard)
+
+    async def _open(self, client: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        upstream: socket.socket | None = None
+        try:
+            upstream = await asyncio.wait_for(_dial(self.proxy.upstream), DIAL_TIMEOUT)
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connection = Connection(
+                loop,
+                random.Random(self.proxy.rng.getrandbits(64)),
+                self.proxy.toxics,
+                self.connections.discard,
+            )
+            self.connections.add(connection)
+            await connection.attach(loop, client, upstream)
+        except (OSError, TimeoutError) as exc:
+            # Like Toxiproxy: the client was accepted, so it sees the close, not a refusal.
+            log.info("proxy %s: upstream %s unreachable: %s", self.proxy.name, self.proxy.upstream, exc)
+            _close_quietly(client, upstream)
+        except asyncio.CancelledError:
+            _close_quietly(client, upstream)
+            raise
+
+
+async def _dial(upstream: str) -> socket.socket:
+    """Connect to ``host:port``, resolving the name on every dial as Toxiproxy does."""
+    loop = asyncio.get_running_loop()
+    address = split_host_port(upstream, "upstream")
+    try:
+        ip = ipaddress.ip_address(address.host)
+        candidates = [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (str(ip), address.port))]
+    except ValueError:
+        infos = await loop.getaddrinfo(address.host, address.port, type=socket.SOCK_STREAM)
+        candidates = [(info[0], info[4]) for info in infos]
+    error: OSError = OSError(f"no address for {upstream}")
+    for family, sockaddr in candidates:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+        except BaseException:
+            sock.close()
+            raise
+    raise error
+
+
+def _close_quietly(*socks: socket.socket | None) -> None:
+    for sock in socks:
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
