@@ -153,8 +153,9 @@ class Chain:
             stage.apply(stage.toxic.start(self.scheduler.time(), stage.state), consumed=0)
 
     def _relink(self) -> None:
-        for stage, following in zip(self.stages, [*self.stages[1:], self._tail], strict=True):
-            stage.next = following
+        following: list[Stage | _SinkStage] = [*self.stages[1:], self._tail]
+        for stage, next_stage in zip(self.stages, following, strict=False):
+            stage.next = next_stage
 
 
 class _SinkStage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import socket
@@ -120,10 +121,8 @@ class EchoServer:
         self._closed.set()
         self.sock.close()
         for peer in self.peers:
-            try:
+            with contextlib.suppress(OSError):
                 peer.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             peer.close()
 
 
