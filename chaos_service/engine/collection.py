@@ -77,7 +77,7 @@ class ProxyCollection:
 
     # -- proxies ------------------------------------------------------------------------
 
-    def list(self) -> list[Proxy]:
+    def sorted_by_name(self) -> list[Proxy]:
         return [self.proxies[name] for name in sorted(self.proxies)]
 
     def get(self, name: str) -> Proxy:
@@ -195,7 +195,7 @@ class ProxyCollection:
         """
         failures: list[str] = []
         async with self._lock:
-            for proxy in self.list():
+            for proxy in self.sorted_by_name():
                 if not proxy.enabled:
                     try:
                         proxy.start(*await bind_listener(proxy.listen))
@@ -207,7 +207,7 @@ class ProxyCollection:
 
     def close(self) -> None:
         """Stop every proxy (engine shutdown)."""
-        for proxy in self.list():
+        for proxy in self.sorted_by_name():
             self._discard(proxy)
 
     # -- toxics -------------------------------------------------------------------------

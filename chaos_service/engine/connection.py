@@ -199,8 +199,8 @@ class Connection:
             up_transport.abort()
             client_transport.abort()
             return
-        self.upstream.attach(client_transport, up_transport)  # type: ignore[arg-type]
-        self.downstream.attach(up_transport, client_transport)  # type: ignore[arg-type]
+        self.upstream.attach(client_transport, up_transport)
+        self.downstream.attach(up_transport, client_transport)
 
     def direction_ended(self) -> None:
         if self.upstream.ended and self.downstream.ended:

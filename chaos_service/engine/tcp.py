@@ -8,7 +8,7 @@ import ipaddress
 import logging
 import random
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chaos_service.engine.connection import Connection
 from chaos_service.engine.listen import split_host_port
@@ -119,6 +119,7 @@ async def _dial(upstream: str) -> socket.socket:
     """Connect to ``host:port``, resolving the name on every dial as Toxiproxy does."""
     loop = asyncio.get_running_loop()
     address = split_host_port(upstream, "upstream")
+    candidates: list[tuple[int, Any]]
     try:
         ip = ipaddress.ip_address(address.host)
         candidates = [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (str(ip), address.port))]

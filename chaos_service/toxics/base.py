@@ -139,7 +139,7 @@ class Toxic(ABC):
         return [EndStream(at)]
 
 
-def _attribute_int(type_name: str, name: str, value: Any) -> int:
+def _attribute_int(type_name: str, name: str, value: object) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -65,7 +65,7 @@ class EngineApi:
 
     async def list_proxies(self, request: Request) -> Response:
         now = self._now()
-        return _json({p.name: proxy_json(p, now) for p in self.proxies.list()})
+        return _json({p.name: proxy_json(p, now) for p in self.proxies.sorted_by_name()})
 
     async def create_proxy(self, request: Request) -> Response:
         body = parse_body(await _read_body(request), ProxyBody, "proxy")
