@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import selectors
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,74 +12,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-START_TIMEOUT = 20.0
+from chaos_service.engine.process import EngineProcess as _EngineProcess
 
 
-class EngineProcess:
-    """``chaos-service engine`` in a child process, on a free API port."""
+class EngineProcess(_EngineProcess):
+    """The package's launcher, quiet by default and with an httpx client at hand."""
 
     def __init__(self, *args: str, cwd: Path | None = None) -> None:
-        self.args = ["--port", "0", *args]
-        self.cwd = cwd
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-        self.ready_line = ""
-
-    def start(self) -> EngineProcess:
-        env = {**os.environ, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "warning"), "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chaos_service", "engine", *self.args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=self.cwd,
-        )
-        line = _read_line(self.proc, START_TIMEOUT)
-        if "API on " not in line:
-            self.stop()
-            raise RuntimeError(f"engine did not start: {line!r}")
-        self.ready_line = line
-        self.url = line.split("API on ")[1].split()[0]
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        super().__init__(*args, cwd=cwd, log_level=os.environ.get("LOG_LEVEL", "warning"))
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10.0, **kwargs)  # type: ignore[arg-type]
-
-    def stop(self) -> int | None:
-        """Terminate (SIGTERM) and wait; returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-        return self.proc.returncode
-
-
-def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    """The child's first stdout line, or its stderr if it exits first."""
-    assert proc.stdout is not None and proc.stderr is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout):
-            return "(no output before the start timeout)"
-    line = proc.stdout.readline()
-    if not line:
-        proc.wait(timeout=5)
-        return proc.stderr.read()
-    return line.strip()
 
 
 class EchoServer:
