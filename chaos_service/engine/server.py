@@ -91,7 +91,7 @@ async def run_engine(settings: EngineSettings, on_ready: Callable[[str], None]) 
             try:
                 await collection.populate(specs)
             except PopulateFailed as exc:
-                raise exc.cause from None
+                raise ChaosServiceError(f"{settings.config}: {exc.cause}") from None
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(collection),
