@@ -20,6 +20,8 @@ from chaos_service.engine.listen import (
     DEFAULT_LISTEN,
     bind_listener,
     listen_differs,
+    reported_listen,
+    resolve_listen,
     split_host_port,
     validate_upstream,
 )
@@ -255,7 +257,9 @@ class ProxyCollection:
         """
         proxy = self.get(proxy_name)
         entry = proxy.toxic(toxic_name)
-        merged = {**entry.toxic.attribute_values(), **(update.attributes or {})}
+        # null means "not given", as when Go decodes into the existing attributes
+        changes = {key: value for key, value in (update.attributes or {}).items() if value is not None}
+        merged = {**entry.toxic.attribute_values(), **changes}
         toxic = build_toxic(entry.type_name, merged)
         toxicity = _toxicity(update.toxicity, entry.toxicity)
         _check_ttl(update.ttl)
@@ -310,31 +314,35 @@ class ProxyCollection:
     ) -> dict[str, tuple[socket.socket, str]]:
         """Bind every listener a populate needs before anything changes.
 
-        A replacement on the same address as the proxy it replaces takes over that
-        proxy's listening socket instead (binding it again would fail).
+        An address held by a proxy this populate replaces is taken over (binding it
+        again would fail), whichever item of the request asks for it.
         """
+        releasable = {
+            existing.listen: existing
+            for _, existing, replace in plan
+            if existing is not None and replace and existing.enabled
+        }
         bound: dict[str, tuple[socket.socket, str]] = {}
         transfers: list[tuple[ProxySpec, Proxy]] = []
         try:
             for spec, existing, replace in plan:
                 if not spec.enabled or (existing is not None and not replace):
                     continue
-                if (
-                    existing is not None
-                    and existing.enabled
-                    and not await listen_differs(spec.listen, existing.listen)
-                ):
-                    transfers.append((spec, existing))
-                    continue
-                bound[spec.name] = await bind_listener(spec.listen)
+                family, host, port = await resolve_listen(spec.listen)
+                owner = releasable.pop(reported_listen(family, host, port), None) if port else None
+                if owner is not None:
+                    transfers.append((spec, owner))
+                else:
+                    bound[spec.name] = await bind_listener(spec.listen)
         except ChaosServiceError as exc:
             for sock, _ in bound.values():
                 sock.close()
             raise PopulateFailed(exc, None) from None
-        for spec, existing in transfers:
-            listener = existing.stop(keep_listener=True)
+        for spec, owner in transfers:
+            address = owner.listen
+            listener = owner.stop(keep_listener=True)
             if listener is not None:
-                bound[spec.name] = (listener, existing.listen)
+                bound[spec.name] = (listener, address)
         return bound
 
     def _arm_expiry(self, proxy: Proxy, entry: ToxicEntry, ttl: float) -> None:

@@ -146,7 +146,7 @@ class EngineApi:
         return Response(body, media_type="application/json;charset=utf-8")
 
     def routes(self) -> list[Route]:
-        return [
+        routes = [
             Route("/proxies", self.list_proxies, methods=["GET"]),
             Route("/proxies", self.create_proxy, methods=["POST"]),
             Route("/populate", self.populate, methods=["POST"]),
@@ -162,6 +162,9 @@ class EngineApi:
             Route("/reset", self.reset, methods=["POST"]),
             Route("/version", self.version, methods=["GET"]),
         ]
+        for route in routes:
+            route.methods.discard("HEAD")  # type: ignore[union-attr]  # Starlette adds it to GET routes
+        return routes
 
 
 class ToxiproxyHeaders:
