@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from chaos_service.toxics.base import Chunk, Deadline, Emit, EndStream, Step, Toxic
+from chaos_service.toxics.base import Chunk, Deadline, Emit, EndStream, Removal, Step, Toxic
 
 #: Release times further ahead than this (seconds) wait for an interrupt, not a timer.
 LONGEST_TIMER = 1_000_000.0
@@ -124,14 +124,17 @@ class Chain:
         self._insert(index, stage)
 
     def remove(self, name: str) -> None:
-        """Stop a toxic; what it holds goes on at once. A ``timeout`` closes the connection."""
+        """Stop a toxic; what it holds goes on at once, then its `Removal` effect applies."""
         index = self._index(name)
         stage = self.stages[index]
         stage.detach()
         del self.stages[index]
         self._relink()
-        if stage.active and stage.toxic.closes_on_removal and not self.disposed:
+        effect = stage.toxic.on_removal(stage.state) if stage.active else Removal.KEEP
+        if effect is Removal.CLOSE and not self.disposed:
             self.sink.end(True)
+        elif effect is Removal.RESET and not self.disposed:
+            self.sink.reset()
 
     def dispose(self) -> None:
         """The connection is gone: cancel every timer and drop what is held."""

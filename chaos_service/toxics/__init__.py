@@ -9,7 +9,7 @@ from typing import Any
 
 from chaos_service.errors import InvalidToxic
 from chaos_service.toxics.bandwidth import Bandwidth
-from chaos_service.toxics.base import Attribute, Chunk, Deadline, Emit, EndStream, Step, Toxic
+from chaos_service.toxics.base import Attribute, Chunk, Deadline, Emit, EndStream, Removal, Step, Toxic
 from chaos_service.toxics.latency import Latency
 from chaos_service.toxics.limit_data import LimitData
 from chaos_service.toxics.noop import Noop
@@ -48,6 +48,7 @@ __all__ = [
     "Latency",
     "LimitData",
     "Noop",
+    "Removal",
     "ResetPeer",
     "Slicer",
     "SlowClose",

@@ -31,6 +31,10 @@ class Bandwidth(Toxic):
     def new_state(self) -> BandwidthState:
         return BandwidthState()
 
+    def start(self, now: float, state: BandwidthState) -> list[Step]:
+        state.free_at = float("-inf")  # a restarted toxic keeps no schedule from before
+        return []
+
     def on_chunk(self, chunk: Chunk, state: BandwidthState, rng: random.Random) -> list[Step]:
         if self.rate == 0:
             return [Emit(chunk.data, math.inf)]

@@ -20,6 +20,7 @@ toxics stack. Attribute values are integers in the units their `Attribute` names
 
 from __future__ import annotations
 
+import enum
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
@@ -73,6 +74,14 @@ class Deadline:
 Step = Emit | EndStream | Deadline
 
 
+class Removal(enum.Enum):
+    """What removing a toxic does to a connection it was active on."""
+
+    KEEP = "keep"  # the connection carries on
+    CLOSE = "close"  # closed: the stream can no longer be trusted
+    RESET = "reset"  # aborted with a TCP RST
+
+
 @dataclass(frozen=True, slots=True)
 class Attribute:
     """One integer attribute of a toxic type, as it appears in the API."""
@@ -92,9 +101,6 @@ class Toxic(ABC):
 
     type_name: ClassVar[str]
     attributes: ClassVar[tuple[Attribute, ...]] = ()
-    #: Removing this toxic closes the connections it was active on (``timeout``: the
-    #: bytes it swallowed would otherwise leave the stream corrupt).
-    closes_on_removal: ClassVar[bool] = False
 
     @classmethod
     def from_attributes(cls, raw: dict[str, Any]) -> Self:
@@ -129,6 +135,10 @@ class Toxic(ABC):
     def start(self, now: float, state: Any) -> list[Step]:
         """Called when the toxic starts on a connection (at accept, add or update)."""
         return []
+
+    def on_removal(self, state: Any) -> Removal:
+        """What removing the toxic does to a connection it was active on."""
+        return Removal.KEEP
 
     @abstractmethod
     def on_chunk(self, chunk: Chunk, state: Any, rng: random.Random) -> list[Step]:

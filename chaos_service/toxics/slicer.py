@@ -57,6 +57,10 @@ class Slicer(Toxic):
             pending.append((start, start + mid))
         return ends
 
+    def start(self, now: float, state: SlicerState) -> list[Step]:
+        state.free_at = float("-inf")  # a restarted toxic keeps no schedule from before
+        return []
+
     def on_chunk(self, chunk: Chunk, state: SlicerState, rng: random.Random) -> list[Step]:
         at = max(chunk.at, state.free_at)
         pause = self.delay / 1_000_000

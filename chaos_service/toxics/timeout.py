@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from chaos_service.toxics.base import Attribute, Chunk, Deadline, Step, Toxic
+from chaos_service.toxics.base import Attribute, Chunk, Deadline, Removal, Step, Toxic
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,6 @@ class Timeout(Toxic):
 
     type_name = "timeout"
     attributes = (Attribute("timeout", "ms", "idle time before closing; 0 = never (black hole)"),)
-    closes_on_removal = True
 
     def _deadline(self, at: float) -> list[Step]:
         return [Deadline(at + self.timeout / 1000)] if self.timeout > 0 else []
@@ -31,3 +30,6 @@ class Timeout(Toxic):
 
     def on_chunk(self, chunk: Chunk, state: Any, rng: random.Random) -> list[Step]:
         return self._deadline(chunk.at)
+
+    def on_removal(self, state: Any) -> Removal:
+        return Removal.CLOSE

@@ -144,6 +144,24 @@ def test_reset_peer_resets_after_its_timeout() -> None:
     assert h.sink.data == b""
 
 
+def test_updating_a_bandwidth_toxic_restarts_its_schedule() -> None:
+    h = Harness()
+    h.chain.append("bw", Bandwidth(rate=1), 1.0)  # 1000 B/s
+    h.chain.push(b"x" * 5000)
+    h.chain.replace("bw", Bandwidth(rate=10_000), 1.0)
+    h.chain.push(b"y" * 10_000)
+    h.clock.advance(0.01)
+    assert h.sink.data == b"x" * 5000 + b"y" * 10_000
+
+
+def test_removing_a_triggered_reset_peer_resets_at_once() -> None:
+    h = Harness()
+    h.chain.append("r", ResetPeer(timeout=10_000), 1.0)
+    h.chain.push(b"trigger")
+    h.chain.remove("r")
+    assert h.sink.resets == [h.t0]
+
+
 def test_limit_data_closes_after_the_limit_and_survives_an_update() -> None:
     h = Harness()
     h.chain.append("lim", LimitData(bytes=100), 1.0)
