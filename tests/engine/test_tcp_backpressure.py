@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.engine.test_tcp_support import (
+from tests.engine.tcp_support import (
     Upstream,
     add_toxic,
     connect,

@@ -14,7 +14,7 @@ import socket
 
 import httpx
 
-from tests.engine.test_tcp_support import (
+from tests.engine.tcp_support import (
     IO_TIMEOUT,
     Upstream,
     abort,

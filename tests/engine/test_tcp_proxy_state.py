@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.engine.test_tcp_support import (
+from tests.engine.tcp_support import (
     API_BOUND,
     Upstream,
     add_toxic,

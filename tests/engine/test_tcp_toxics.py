@@ -14,7 +14,7 @@ import time
 
 import httpx
 
-from tests.engine.test_tcp_support import (
+from tests.engine.tcp_support import (
     IO_TIMEOUT,
     Upstream,
     add_toxic,
