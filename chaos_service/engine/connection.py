@@ -3,10 +3,12 @@
     client socket ──► Link(upstream)   ──► upstream socket
     client socket ◄── Link(downstream) ◄── upstream socket
 
-With no toxics a link writes what it reads straight to the other socket (the fast
-path: one branch and one ``write`` per read). With toxics, reads go through the link's
-`Chain`. Flow control is end to end: a link stops reading its source while its
-destination's write buffer is full or its chain holds more than its high-water mark.
+With no toxics a link writes what it reads straight to the other socket: the fast
+path points the reading protocol's ``data_received`` at the other transport's
+``write``, so the event loop hands each read to the kernel without running a line of
+Python. With toxics, reads go through the link's `Chain`. Flow control is end to end:
+a link stops reading its source while its destination's write buffer is full or its
+chain holds more than its high-water mark.
 End-of-stream is passed on as a half-close; the connection closes when both directions
 have ended, when a toxic closes it, or when either socket fails (a reset is passed on as
 a reset).
@@ -41,11 +43,23 @@ _LINGER_ZERO = struct.pack("ii", 1, 0)
 class Link:
     """One direction of a connection; it is also the `Sink` at the end of its chain."""
 
-    __slots__ = ("chain", "connection", "dest", "direct", "direction", "ended", "paused", "pending", "source")
+    __slots__ = (
+        "chain",
+        "connection",
+        "dest",
+        "direct",
+        "direction",
+        "ended",
+        "paused",
+        "pending",
+        "reader",
+        "source",
+    )
 
     def __init__(self, connection: Connection, direction: Direction, loop: asyncio.AbstractEventLoop) -> None:
         self.connection = connection
         self.direction = direction
+        self.reader: _Side | None = None  # the protocol of the source socket
         self.source: asyncio.Transport | None = None
         self.dest: asyncio.Transport | None = None
         self.chain = Chain(loop, self, connection.rng, self._on_chain_pressure)
@@ -84,7 +98,16 @@ class Link:
         self._set_paused(_NOT_READY, False)
 
     def _update_direct(self) -> None:
-        self.direct = self.dest is not None and self.chain.empty
+        direct = self.dest is not None and self.chain.empty
+        if direct == self.direct:
+            return
+        self.direct = direct
+        reader = self.reader
+        if reader is None:
+            return
+        reader.data_received = self.dest.write if direct else self.feed  # type: ignore[method-assign,union-attr]
+        if self.source is not None:
+            self.source.set_protocol(reader)  # uvloop caches data_received; this refreshes it
 
     # -- toxics -------------------------------------------------------------------------
 
@@ -145,11 +168,13 @@ class _Side(asyncio.Protocol):
         self.reads = reads
         self.writes = writes
         self.transport: asyncio.Transport | None = None
+        reads.reader = self
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        # Replaced per instance by the link: the other transport's write, or Link.feed.
         self.reads.feed(data)
 
     def eof_received(self) -> bool:
