@@ -121,7 +121,7 @@ def command_line(argv: list[str]) -> str:
     """The command that produced the report, as typed from the project root."""
     python = Path(sys.executable)
     shown = str(python.relative_to(ROOT)) if python.is_relative_to(ROOT) else str(python)
-    return f"cd {ROOT} && {shlex.join([shown, '-m', 'bench.engine', *argv])}"
+    return shlex.join([shown, "-m", "bench.engine", *argv])
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -168,7 +168,8 @@ def render(results: Sequence[Result], command: str, total_seconds: float, quick:
     """The whole results file."""
     lines = ["# chaos-service engine benchmarks", ""]
     lines += [
-        f"Produced by `{command}`" + (" (**--quick** smoke run: fewer, shorter rounds)" if quick else ""),
+        f"Produced by `{command}` (from the project root; `make bench` runs it)"
+        + (" (**--quick** smoke run: fewer, shorter rounds)" if quick else ""),
         f"in {total_seconds:.0f} s.",
         "",
     ]
