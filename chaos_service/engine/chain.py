@@ -5,14 +5,16 @@
 
 A stage runs its toxic's steps: emitted bytes wait in the stage's outbox until their
 release time (one timer per stage, for the head of the outbox), then move on to the
-next stage. Nothing here awaits: the chain is plain callbacks on a `Scheduler` (an
-asyncio event loop in production, a virtual clock in tests), so adding, updating or
-removing a toxic is a synchronous splice that cannot hang.
+next stage. Nothing here awaits: the chain is plain callbacks on a `Scheduler` (the
+event loop's timers in production, see `timing`; a virtual clock in tests), so adding,
+updating or removing a toxic is a synchronous splice that cannot hang.
 
 Rules kept by this module:
-* order: a stage releases in the order it produced, never earlier than ``at``;
+* order: a stage releases in the order it produced, never more than `TIMER_SLACK`
+  before ``at``;
 * no loss: removing or updating a stage releases everything it holds, at once, to the
-  next stage (only ``timeout`` closes the connection on removal);
+  next stage (then the toxic's `Removal` effect applies: ``timeout`` closes the
+  connection, a triggered ``reset_peer`` resets it);
 * bounded memory: bytes inside the chain are counted; above ``high_water`` the chain asks
   its owner to stop reading the source, below ``low_water`` to resume.
 """
@@ -24,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from chaos_service.engine.timing import TIMER_SLACK
 from chaos_service.toxics.base import Chunk, Deadline, Emit, EndStream, Removal, Step, Toxic
 
 #: Release times further ahead than this (seconds) wait for an interrupt, not a timer.
@@ -248,13 +251,14 @@ class Stage:
         self.last_at = at
         self.outbox.append((at, data, close))
 
-    def _flush_due(self) -> None:
+    def _flush_due(self, slack: float = 0.0) -> None:
         chain = self.chain
         outbox = self.outbox
         now = chain.scheduler.time()
+        due_by = now + slack
         while outbox and not chain.disposed:
             at, data, close = outbox[0]
-            if at > now:
+            if at > due_by:
                 self._arm(at, now)
                 return
             outbox.popleft()
@@ -278,7 +282,7 @@ class Stage:
 
     def _on_timer(self) -> None:
         self.timer = None
-        self._flush_due()
+        self._flush_due(TIMER_SLACK)
 
     def _set_deadline(self, step: Deadline) -> None:
         if self.deadline is not None:

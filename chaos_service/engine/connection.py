@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from chaos_service.engine.chain import Chain
 from chaos_service.engine.model import Direction
+from chaos_service.engine.timing import LoopScheduler
 
 if TYPE_CHECKING:
     from chaos_service.engine.model import ToxicEntry
@@ -62,7 +63,7 @@ class Link:
         self.reader: _Side | None = None  # the protocol of the source socket
         self.source: asyncio.Transport | None = None
         self.dest: asyncio.Transport | None = None
-        self.chain = Chain(loop, self, connection.rng, self._on_chain_pressure)
+        self.chain = Chain(LoopScheduler(loop), self, connection.rng, self._on_chain_pressure)
         self.direct = False  # fast path: destination attached and no toxics
         self.paused = _NOT_READY
         self.pending: list[bytes | None] = []  # read before the destination was attached
