@@ -94,6 +94,7 @@ class TcpRuntime:
     async def _open(self, client: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         upstream: socket.socket | None = None
+        connection: Connection | None = None
         try:
             upstream = await asyncio.wait_for(_dial(self.proxy.upstream), DIAL_TIMEOUT)
             for sock in (client, upstream):
@@ -109,10 +110,19 @@ class TcpRuntime:
         except (OSError, TimeoutError) as exc:
             # Like Toxiproxy: the client was accepted, so it sees the close, not a refusal.
             log.info("proxy %s: upstream %s unreachable: %s", self.proxy.name, self.proxy.upstream, exc)
-            _close_quietly(client, upstream)
+            self._abandon(connection, client, upstream)
         except asyncio.CancelledError:
-            _close_quietly(client, upstream)
+            self._abandon(connection, client, upstream)
             raise
+
+    @staticmethod
+    def _abandon(connection: Connection | None, *socks: socket.socket | None) -> None:
+        if connection is not None:
+            connection.close()  # forgets it and closes whatever transports it has
+        for sock in socks:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
 
 
 async def _dial(upstream: str) -> socket.socket:
@@ -140,10 +150,3 @@ async def _dial(upstream: str) -> socket.socket:
             sock.close()
             raise
     raise error
-
-
-def _close_quietly(*socks: socket.socket | None) -> None:
-    for sock in socks:
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()
