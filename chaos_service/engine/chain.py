@@ -67,6 +67,7 @@ class Chain:
         rng: random.Random,
         on_pressure: Callable[[bool], None],
         *,
+        on_applied: Callable[[str], None] | None = None,
         high_water: int = 16 * 1024 * 1024,
         low_water: int | None = None,
     ) -> None:
@@ -74,6 +75,8 @@ class Chain:
         self.sink = sink
         self.rng = rng
         self._on_pressure = on_pressure
+        #: Told the name of each toxic whose coin flip made it apply to this chain.
+        self.on_applied = on_applied
         self.high_water = high_water
         self.low_water = high_water // 2 if low_water is None else low_water
         self.buffered = 0
@@ -209,6 +212,8 @@ class Stage:
         self.state = state
         # Toxicity is a per-connection coin flip, thrown whenever the toxic (re)starts.
         self.active = toxicity >= 1 or chain.rng.random() < toxicity
+        if self.active and chain.on_applied is not None:
+            chain.on_applied(name)
         self.outbox: deque[tuple[float, bytes | None, bool]] = deque()
         self.last_at = float("-inf")
         self.ended = False

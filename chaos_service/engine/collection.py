@@ -26,6 +26,7 @@ from chaos_service.engine.listen import (
     validate_upstream,
 )
 from chaos_service.engine.model import Direction, ProxySpec, ToxicEntry
+from chaos_service.engine.protocols import protocol
 from chaos_service.engine.proxy import Proxy
 from chaos_service.errors import (
     ChaosServiceError,
@@ -35,12 +36,8 @@ from chaos_service.errors import (
     ProxyExists,
     ProxyNotFound,
 )
-from chaos_service.toxics import REGISTRY, build_toxic
 
 log = logging.getLogger(__name__)
-
-#: Protocols a proxy can speak, with the toxic types each supports.
-PROTOCOLS: dict[str, dict[str, Any]] = {"tcp": REGISTRY}
 
 #: Longest accepted toxic ttl, in seconds (about 31 years; beyond it timers overflow).
 MAX_TTL = 1e9
@@ -233,14 +230,18 @@ class ProxyCollection:
         stream = "downstream" if stream is None else stream
         direction = Direction.parse(stream)
         name = name or f"{type_name}_{stream}"
-        supported = PROTOCOLS[proxy.protocol]
-        if type_name not in supported:
+        spec = proxy.protocol_spec
+        toxic_type = spec.toxic_types.get(type_name)
+        if toxic_type is None:
             raise InvalidToxic(
-                f"invalid toxic type: {type_name!r} is not one of {', '.join(sorted(supported))}"
+                f"invalid toxic type: {type_name!r} is not one of {', '.join(sorted(spec.toxic_types))}"
                 f" (protocol {proxy.protocol})"
             )
+        if direction not in spec.streams:
+            allowed = " or ".join(sorted(d.value for d in spec.streams))
+            raise InvalidToxic(f"{type_name} toxics on {proxy.protocol} proxies act on the {allowed} stream")
         proxy.check_name_free(name)
-        toxic = build_toxic(type_name, attributes)
+        toxic = toxic_type.from_attributes(attributes or {})
         entry = ToxicEntry(name, stream, direction, _toxicity(toxicity, 1.0), toxic)
         _check_ttl(ttl)
         proxy.add_toxic(entry)
@@ -260,7 +261,7 @@ class ProxyCollection:
         # null means "not given", as when Go decodes into the existing attributes
         changes = {key: value for key, value in (update.attributes or {}).items() if value is not None}
         merged = {**entry.toxic.attribute_values(), **changes}
-        toxic = build_toxic(entry.type_name, merged)
+        toxic = type(entry.toxic).from_attributes(merged)
         toxicity = _toxicity(update.toxicity, entry.toxicity)
         _check_ttl(update.ttl)
         if update.attributes is not None or update.toxicity is not None:
@@ -292,10 +293,7 @@ class ProxyCollection:
             raise InvalidProxy("missing required field: upstream")
         if "/" in spec.name:
             raise InvalidProxy(f"proxy name {spec.name!r} must not contain '/'")
-        if spec.protocol not in PROTOCOLS:
-            raise InvalidProxy(
-                f"protocol {spec.protocol!r} is not supported (supported: {', '.join(sorted(PROTOCOLS))})"
-            )
+        protocol(spec.protocol)
         validate_upstream(spec.upstream)
         listen = spec.listen or DEFAULT_LISTEN
         split_host_port(listen, "listen")

@@ -3,10 +3,9 @@
     client socket ──► Link(upstream)   ──► upstream socket
     client socket ◄── Link(downstream) ◄── upstream socket
 
-With no toxics a link writes what it reads straight to the other socket: the fast
-path points the reading protocol's ``data_received`` at the other transport's
-``write``, so the event loop hands each read to the kernel without running a line of
-Python. With toxics, reads go through the link's `Chain`. Flow control is end to end:
+With no toxics a link writes what it reads straight to the other socket (the fast
+path: a byte count, one branch and one ``write`` per read). With toxics, reads go
+through the link's `Chain`. Flow control is end to end:
 a link stops reading its source while its destination's write buffer is full or its
 chain holds more than its high-water mark.
 End-of-stream is passed on as a half-close; the connection closes when both directions
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING
 from chaos_service.engine.chain import Chain
 from chaos_service.engine.model import Direction
 from chaos_service.engine.timing import LoopScheduler
+from chaos_service.toxics.base import Toxic
 
 if TYPE_CHECKING:
     from chaos_service.engine.model import ToxicEntry
@@ -53,21 +53,23 @@ class Link:
         "ended",
         "paused",
         "pending",
-        "reader",
+        "read_bytes",
         "source",
     )
 
     def __init__(self, connection: Connection, direction: Direction, loop: asyncio.AbstractEventLoop) -> None:
         self.connection = connection
         self.direction = direction
-        self.reader: _Side | None = None  # the protocol of the source socket
         self.source: asyncio.Transport | None = None
         self.dest: asyncio.Transport | None = None
-        self.chain = Chain(LoopScheduler(loop), self, connection.rng, self._on_chain_pressure)
+        self.chain = Chain(
+            LoopScheduler(loop), self, connection.rng, self._on_chain_pressure, on_applied=connection.on_applied
+        )
         self.direct = False  # fast path: destination attached and no toxics
         self.paused = _NOT_READY
         self.pending: list[bytes | None] = []  # read before the destination was attached
         self.ended = False
+        self.read_bytes = 0
 
     # -- source side --------------------------------------------------------------------
 
@@ -99,25 +101,16 @@ class Link:
         self._set_paused(_NOT_READY, False)
 
     def _update_direct(self) -> None:
-        direct = self.dest is not None and self.chain.empty
-        if direct == self.direct:
-            return
-        self.direct = direct
-        reader = self.reader
-        if reader is None:
-            return
-        reader.data_received = self.dest.write if direct else self.feed  # type: ignore[method-assign,union-attr]
-        if self.source is not None:
-            self.source.set_protocol(reader)  # uvloop caches data_received; this refreshes it
+        self.direct = self.dest is not None and self.chain.empty
 
     # -- toxics -------------------------------------------------------------------------
 
     def add_toxic(self, entry: ToxicEntry) -> None:
-        self.chain.append(entry.name, entry.toxic, entry.toxicity)
+        self.chain.append(entry.name, _stream_toxic(entry), entry.toxicity)
         self._update_direct()
 
     def update_toxic(self, entry: ToxicEntry) -> None:
-        self.chain.replace(entry.name, entry.toxic, entry.toxicity)
+        self.chain.replace(entry.name, _stream_toxic(entry), entry.toxicity)
 
     def remove_toxic(self, name: str) -> None:
         self.chain.remove(name)
@@ -161,6 +154,11 @@ class Link:
         self.connection.reset()
 
 
+def _stream_toxic(entry: ToxicEntry) -> Toxic:
+    assert isinstance(entry.toxic, Toxic), f"{entry.type_name} is not a tcp toxic"
+    return entry.toxic
+
+
 class _Side(asyncio.Protocol):
     """The protocol of one socket: what it reads feeds one link, what it writes drains another."""
 
@@ -169,14 +167,17 @@ class _Side(asyncio.Protocol):
         self.reads = reads
         self.writes = writes
         self.transport: asyncio.Transport | None = None
-        reads.reader = self
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        # Replaced per instance by the link: the other transport's write, or Link.feed.
-        self.reads.feed(data)
+        link = self.reads
+        link.read_bytes += len(data)
+        if link.direct:
+            link.dest.write(data)  # type: ignore[union-attr]
+        else:
+            link.feed(data)
 
     def eof_received(self) -> bool:
         self.reads.feed_eof()
@@ -201,9 +202,11 @@ class Connection:
         rng: random.Random,
         toxics: list[ToxicEntry],
         on_closed: Callable[[Connection], None],
+        on_applied: Callable[[str], None] | None = None,
     ) -> None:
         self.rng = rng
         self._on_closed = on_closed
+        self.on_applied = on_applied
         self.upstream = Link(self, Direction.UPSTREAM, loop)
         self.downstream = Link(self, Direction.DOWNSTREAM, loop)
         self.client_side = _Side(self, reads=self.upstream, writes=self.downstream)
@@ -237,6 +240,10 @@ class Connection:
             self.reset()
         else:
             self.close()
+
+    def bytes_read(self) -> dict[Direction, int]:
+        """Bytes read from the client (upstream) and from the server (downstream) so far."""
+        return {Direction.UPSTREAM: self.upstream.read_bytes, Direction.DOWNSTREAM: self.downstream.read_bytes}
 
     def _transports(self) -> list[asyncio.Transport]:
         return [t for t in (self.client_side.transport, self.upstream_side.transport) if t is not None]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import enum
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, Self
 
 from chaos_service.errors import InvalidToxic
-from chaos_service.toxics.base import Toxic
 
 
 class Direction(enum.Enum):
@@ -40,15 +40,27 @@ class ProxySpec:
     protocol: str = "tcp"
 
 
+class ToxicKind(Protocol):
+    """What the API needs of a toxic, whatever its protocol: a frozen value built from
+    the API's attributes, which it shows back in full."""
+
+    type_name: ClassVar[str]
+
+    @classmethod
+    def from_attributes(cls, raw: dict[str, Any]) -> Self: ...
+
+    def attribute_values(self) -> dict[str, Any]: ...
+
+
 @dataclass(slots=True)
 class ToxicEntry:
-    """A toxic installed on a proxy: the API envelope around a pure `Toxic`."""
+    """A toxic installed on a proxy: the API envelope around a pure toxic value."""
 
     name: str
     stream: str  # as sent: "Upstream" stays "Upstream"
     direction: Direction
     toxicity: float
-    toxic: Toxic
+    toxic: ToxicKind
     ttl: float | None = None
     #: Loop time at which the engine removes the toxic by itself (None: never).
     expires_at: float | None = None

@@ -1,97 +1,11 @@
-"""Start ``chaos-service engine`` as a child process (for the demo, the sandbox and tests).
-
-The engine always runs in a process of its own, so proxied traffic never shares an
-event loop with the probes or the control plane that drive it.
-"""
+"""Start ``chaos-service engine`` as a child process (for the demo, the sandbox and tests)."""
 
 from __future__ import annotations
 
-import os
-import selectors
-import subprocess
-import sys
-from pathlib import Path
-from types import TracebackType
-from typing import Self
-
-from chaos_service.errors import ChaosServiceError
-
-START_TIMEOUT = 20.0
+from chaos_service.service_process import ServiceProcess
 
 
-class EngineStartFailed(ChaosServiceError):
-    """The engine process exited or stayed silent instead of reporting its API address."""
+class EngineProcess(ServiceProcess):
+    """``chaos-service engine``: the fault proxy engine and its Toxiproxy API."""
 
-
-class EngineProcess:
-    """``chaos-service engine`` in a child process, by default on a free API port."""
-
-    def __init__(self, *args: str, port: int = 0, cwd: Path | None = None, log_level: str | None = None) -> None:
-        self.args = ["--port", str(port), *args]
-        self.cwd = cwd
-        self.log_level = log_level
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-        self.ready_line = ""
-
-    def start(self, timeout: float = START_TIMEOUT) -> Self:
-        """Start and wait for the ready line; raises `EngineStartFailed` with its stderr."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        if self.log_level:
-            env["LOG_LEVEL"] = self.log_level
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chaos_service", "engine", *self.args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=self.cwd,
-        )
-        line = self._first_line(timeout)
-        if "API on " not in line:
-            self.stop()
-            raise EngineStartFailed(f"engine did not start: {line.strip() or 'no output'}")
-        self.ready_line = line
-        self.url = line.split("API on ")[1].split()[0]
-        return self
-
-    def _first_line(self, timeout: float) -> str:
-        assert self.proc is not None and self.proc.stdout is not None and self.proc.stderr is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.proc.stdout, selectors.EVENT_READ)
-            if not selector.select(timeout):
-                return f"no output within {timeout:g} s"
-        line = self.proc.stdout.readline()
-        if line:
-            return line.strip()
-        self.proc.wait(timeout=5)
-        return self.proc.stderr.read()
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None, "the engine was not started"
-        return self.proc.pid
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM, wait (SIGKILL after ``timeout``); returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-        return self.proc.returncode
-
-    def __enter__(self) -> Self:
-        return self.start() if self.proc is None else self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    command = "engine"

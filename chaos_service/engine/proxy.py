@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 import socket
 
-from chaos_service.engine.model import Direction, ProxySpec, ToxicEntry
-from chaos_service.engine.tcp import TcpRuntime
+from chaos_service.engine.model import Direction, ProxySpec, ToxicEntry, ToxicKind
+from chaos_service.engine.protocols import ProtocolSpec, protocol
+from chaos_service.engine.stats import ProxyStats
 from chaos_service.errors import ToxicExists, ToxicNotFound
-from chaos_service.toxics.base import Toxic
 
 
 class Proxy:
@@ -26,7 +26,12 @@ class Proxy:
         self.enabled = False
         self.rng = rng
         self.toxics: list[ToxicEntry] = []
-        self.runtime = TcpRuntime(self)
+        self.stats = ProxyStats()
+        self.runtime = self.protocol_spec.runtime(self)
+
+    @property
+    def protocol_spec(self) -> ProtocolSpec:
+        return protocol(self.protocol)
 
     def start(self, listener: socket.socket, reported_listen: str) -> None:
         """Serve on an already bound and listening socket."""
@@ -68,7 +73,7 @@ class Proxy:
         self.toxics.append(entry)
         self.runtime.toxic_added(entry)
 
-    def update_toxic(self, entry: ToxicEntry, toxic: Toxic, toxicity: float) -> None:
+    def update_toxic(self, entry: ToxicEntry, toxic: ToxicKind, toxicity: float) -> None:
         """Restart a toxic in place with new attributes and toxicity."""
         entry.toxic = toxic
         entry.toxicity = toxicity

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from chaos_service.engine.connection import Connection
 from chaos_service.engine.listen import split_host_port
+from chaos_service.engine.model import Direction
 
 if TYPE_CHECKING:
     from chaos_service.engine.model import ToxicEntry
@@ -61,6 +62,23 @@ class TcpRuntime:
         for connection in list(self.connections):
             connection.close()
 
+    # -- stats --------------------------------------------------------------------------
+
+    def open_connections(self) -> int:
+        return len(self.connections)
+
+    def live_bytes(self) -> dict[Direction, int]:
+        totals = dict.fromkeys(Direction, 0)
+        for connection in self.connections:
+            for direction, count in connection.bytes_read().items():
+                totals[direction] += count
+        return totals
+
+    def _closed(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+        for direction, count in connection.bytes_read().items():
+            self.proxy.stats.direction(direction).bytes += count
+
     # -- toxics -------------------------------------------------------------------------
 
     def toxic_added(self, entry: ToxicEntry) -> None:
@@ -103,9 +121,11 @@ class TcpRuntime:
                 loop,
                 random.Random(self.proxy.rng.getrandbits(64)),
                 self.proxy.toxics,
-                self.connections.discard,
+                self._closed,
+                self.proxy.stats.toxic_fired,
             )
             self.connections.add(connection)
+            self.proxy.stats.connections += 1
             await connection.attach(loop, client, upstream)
         except (OSError, TimeoutError) as exc:
             # Like Toxiproxy: the client was accepted, so it sees the close, not a refusal.

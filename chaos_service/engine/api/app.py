@@ -27,7 +27,7 @@ from chaos_service.engine.api.decode import (
     parse_list,
 )
 from chaos_service.engine.api.errors import error_response, status_for
-from chaos_service.engine.api.render import dumps, proxy_json, toxic_json
+from chaos_service.engine.api.render import dumps, proxy_json, stats_json, toxic_json
 from chaos_service.engine.collection import PopulateFailed, ProxyCollection, ToxicUpdate
 from chaos_service.errors import ChaosServiceError, InvalidInput
 
@@ -105,6 +105,9 @@ class EngineApi:
         await self.proxies.reset()
         return Response(status_code=204)
 
+    async def proxy_stats(self, request: Request) -> Response:
+        return _json(stats_json(self.proxies.get(request.path_params["proxy"])))
+
     async def list_toxics(self, request: Request) -> Response:
         proxy = self.proxies.get(request.path_params["proxy"])
         now = self._now()
@@ -154,6 +157,7 @@ class EngineApi:
             # POST is deprecated in Toxiproxy but still what toxiproxy-python sends.
             Route("/proxies/{proxy}", self.update_proxy, methods=["POST", "PATCH"]),
             Route("/proxies/{proxy}", self.delete_proxy, methods=["DELETE"]),
+            Route("/proxies/{proxy}/stats", self.proxy_stats, methods=["GET"]),
             Route("/proxies/{proxy}/toxics", self.list_toxics, methods=["GET"]),
             Route("/proxies/{proxy}/toxics", self.create_toxic, methods=["POST"]),
             Route("/proxies/{proxy}/toxics/{toxic}", self.show_toxic, methods=["GET"]),

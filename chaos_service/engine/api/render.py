@@ -6,7 +6,7 @@ import json
 import struct
 from typing import Any
 
-from chaos_service.engine.model import ToxicEntry
+from chaos_service.engine.model import Direction, ToxicEntry
 from chaos_service.engine.proxy import Proxy
 
 
@@ -50,4 +50,29 @@ def proxy_json(proxy: Proxy, now: float) -> dict[str, Any]:
         "enabled": proxy.enabled,
         "protocol": proxy.protocol,
         "toxics": [toxic_json(entry, now) for entry in proxy.ordered_toxics()],
+    }
+
+
+def stats_json(proxy: Proxy) -> dict[str, Any]:
+    """Counters since the proxy was created; toxics that ever took effect, by name."""
+    live = proxy.runtime.live_bytes() if proxy.enabled else {}
+    has_messages = proxy.protocol_spec.message_unit is not None
+    fired = dict.fromkeys((entry.name for entry in proxy.ordered_toxics()), 0) | proxy.stats.fired
+
+    def direction(d: Direction) -> dict[str, Any]:
+        counters = proxy.stats.direction(d)
+        return {"bytes": counters.bytes + live.get(d, 0), "messages": counters.messages if has_messages else None}
+
+    return {
+        "name": proxy.name,
+        "protocol": proxy.protocol,
+        "enabled": proxy.enabled,
+        "connections": {
+            "open": proxy.runtime.open_connections() if proxy.enabled else 0,
+            "total": proxy.stats.connections,
+        },
+        "message_unit": proxy.protocol_spec.message_unit,
+        "upstream": direction(Direction.UPSTREAM),
+        "downstream": direction(Direction.DOWNSTREAM),
+        "toxics": {name: {"fired": count} for name, count in fired.items()},
     }
