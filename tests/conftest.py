@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.support.engine", "tests.support.datastores"]
+pytest_plugins = ["tests.support.engine", "tests.support.datastores", "tests.support.llm"]

@@ -40,8 +40,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from chaos_service.engine.server import EngineSettings, configure_logging, run_engine
+    from chaos_service.engine.server import EngineSettings, run_engine
     from chaos_service.runtime import run_async
+    from chaos_service.serving import configure_logging
 
     if not 0 <= args.port <= 65535:
         print(f"chaos-service engine: invalid port {args.port} (0-65535)", file=sys.stderr)

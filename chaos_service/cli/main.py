@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from chaos_service import __version__
-from chaos_service.cli import demo, engine
+from chaos_service.cli import demo, engine, llm_stub
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chaos-service {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     engine.add_parser(commands)
+    llm_stub.add_parser(commands)
     demo.add_parser(commands)
     return parser
 
