@@ -77,3 +77,5 @@ def configure_logging(level: str | None = None) -> None:
         level=_GO_LEVELS.get(name, name.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO: a line per proxied request would drown the log.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -51,12 +51,15 @@ class ProtocolSpec:
 
 
 def _protocols() -> dict[str, ProtocolSpec]:
+    from chaos_service import http_faults, toxics
     from chaos_service.engine.tcp import TcpRuntime
-    from chaos_service.toxics import REGISTRY
+    from chaos_service.http_faults.proxy import HttpRuntime
 
     both = frozenset(Direction)
+    responses = frozenset({Direction.DOWNSTREAM})
     return {
-        "tcp": ProtocolSpec("tcp", REGISTRY, both, TcpRuntime, None),
+        "tcp": ProtocolSpec("tcp", toxics.REGISTRY, both, TcpRuntime, None),
+        "http": ProtocolSpec("http", http_faults.REGISTRY, responses, HttpRuntime, "request"),
     }
 
 

@@ -276,7 +276,7 @@ def test_delete_drops_toxics_of_a_recreated_proxy(api: httpx.Client, echo_server
         ({"upstream": "127.0.0.1:0"}, "127.0.0.1:0"),
         ({"upstream": "127.0.0.1:70000"}, "70000"),
         ({"protocol": "udp"}, "udp"),
-        ({"protocol": "http"}, "http"),
+        ({"protocol": "HTTP"}, "HTTP"),
     ],
 )
 def test_invalid_fields_are_400_and_create_nothing(
