@@ -51,15 +51,17 @@ class ProtocolSpec:
 
 
 def _protocols() -> dict[str, ProtocolSpec]:
-    from chaos_service import http_faults, toxics
+    from chaos_service import http_faults, toxics, ws_faults
     from chaos_service.engine.tcp import TcpRuntime
     from chaos_service.http_faults.proxy import HttpRuntime
+    from chaos_service.ws_faults.proxy import WebSocketRuntime
 
     both = frozenset(Direction)
     responses = frozenset({Direction.DOWNSTREAM})
     return {
         "tcp": ProtocolSpec("tcp", toxics.REGISTRY, both, TcpRuntime, None),
         "http": ProtocolSpec("http", http_faults.REGISTRY, responses, HttpRuntime, "request"),
+        "websocket": ProtocolSpec("websocket", ws_faults.REGISTRY, both, WebSocketRuntime, "message"),
     }
 
 
