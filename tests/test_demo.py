@@ -3,17 +3,38 @@ import subprocess
 import sys
 
 
+def _sections(output: str) -> dict[str, dict[str, str]]:
+    """Result lines by part ("redis:", "llm:") and scenario title."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    for line in output.splitlines():
+        if re.match(r"^(redis|llm): ", line):
+            current = sections.setdefault(line.split(":")[0], {})
+        elif line.startswith("  ") and "  " in line.strip():
+            title, _, result = line.strip().partition("  ")
+            current[title.strip()] = result
+    return sections
+
+
 def test_the_demo_shows_each_fault_from_the_clients_side() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "chaos_service", "demo"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "chaos_service", "demo"], capture_output=True, text=True, timeout=180
     )
     assert result.returncode == 0, result.stderr
-    lines = {line.split("  ")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("  ")}
-    assert "200/200 ok" in lines["no faults"]
-    latency = re.search(r"p50\s+([\d.]+) ms", lines["latency 100 ms ± 10 ms on replies"])
+    sections = _sections(result.stdout)
+    redis, llm = sections["redis"], sections["llm"]
+    assert "200/200 ok" in redis["no faults"]
+    latency = re.search(r"p50\s+([\d.]+) ms", redis["latency 100 ms ± 10 ms on replies"])
     assert latency is not None and 85 <= float(latency.group(1)) <= 200
-    assert "0/3 ok" in lines["black hole (timeout 0) on requests"]
-    assert "TimeoutError" in lines["black hole (timeout 0) on requests"]
-    assert "0/3 ok" in lines["reset_peer on requests"]
-    assert "200/200 ok" in lines["all toxics removed (POST /reset)"]
+    assert "0/3 ok" in redis["black hole (timeout 0) on requests"]
+    assert "TimeoutError" in redis["black hole (timeout 0) on requests"]
+    assert "0/3 ok" in redis["reset_peer on requests"]
+    assert "200/200 ok" in redis["all toxics removed"]
+    assert "12/12 tokens  finish stop" in llm["no faults"]
+    assert "12/12 tokens" in llm["429 twice, Retry-After 0.3 s"]
+    assert "3 attempts" in llm["429 twice, Retry-After 0.3 s"]
+    assert re.search(r"finish -.*error", llm["stream cut cleanly after 5 events"]) is None
+    assert "finish -" in llm["stream cut cleanly after 5 events"]
+    assert "error: APIError" in llm["in-stream error after 5 events"]
+    assert "error:" in llm["stream reset after 5 events"]
     assert "every fault removed" in result.stdout

@@ -1,24 +1,24 @@
-"""The demo: a private Redis behind the engine, measured through a series of faults.
+"""The demo's first part: a private Redis behind a tcp proxy, through a series of faults.
 
-Each scenario injects faults through the engine's Toxiproxy API, sends Redis commands
-through the proxy with a real client, and reports what the client saw.
+Each scenario injects faults through the engine's Toxiproxy API into connections opened
+before the faults, sends Redis commands through the proxy with a real client, and
+reports what the client saw.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
 import httpx
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from chaos_service.engine.process import EngineProcess
+from chaos_service.demo.common import toxics_applied
 from chaos_service.sandbox.datastores import RedisServer
 
 
@@ -74,16 +74,6 @@ def measure(clients: list[redis.Redis], command: Callable[[redis.Redis], object]
     return Outcome(ok, len(clients) - ok, latencies, errors)
 
 
-@contextmanager
-def toxics_applied(api: httpx.Client, proxy: str, toxics: list[dict[str, Any]]) -> Iterator[None]:
-    for toxic in toxics:
-        api.post(f"/proxies/{proxy}/toxics", json=toxic).raise_for_status()
-    try:
-        yield
-    finally:
-        api.post("/reset").raise_for_status()
-
-
 def ping(client: redis.Redis) -> object:
     return client.ping()
 
@@ -116,31 +106,24 @@ def scenarios() -> list[Scenario]:
             timeout=0.3,
         ),
         Scenario("reset_peer on requests", [{"type": "reset_peer", "stream": "upstream"}], ping, 3),
-        Scenario("all toxics removed (POST /reset)", [], ping, 200),
+        Scenario("all toxics removed", [], ping, 200),
     ]
 
 
-def run_demo(out: TextIO) -> int:
-    def say(text: str) -> None:
-        print(text, file=out, flush=True)
-
-    say("chaos-service demo: a private Redis behind the fault engine")
-    with RedisServer() as server, EngineProcess(log_level="warning") as engine, httpx.Client(
-        base_url=engine.url, timeout=10
-    ) as api:
-        say(f"  redis  127.0.0.1:{server.port} (private, throwaway)")
-        say(f"  engine {engine.url} (Toxiproxy API)")
+def run(api: httpx.Client, say: Callable[[str], None]) -> None:
+    """Put a private Redis behind a tcp proxy and show each fault from redis-py's side."""
+    with RedisServer() as server:
         created = api.post("/proxies", json={"name": "redis", "upstream": f"127.0.0.1:{server.port}"})
         created.raise_for_status()
         port = int(created.json()["listen"].rsplit(":", 1)[1])
-        say(f"  proxy  redis {created.json()['listen']} -> 127.0.0.1:{server.port}\n")
+        say(f"redis: a private Redis on 127.0.0.1:{server.port} behind tcp proxy {created.json()['listen']}")
         redis.Redis(port=server.port).set("demo:big", b"x" * 100_000)
-        say(f"  {'connections opened before the faults':<38} result")
+        say(f"  {'(connections opened before the faults)':<38} result")
         for scenario in scenarios():
             clients = [connect(port, scenario.timeout) for _ in range(scenario.attempts)]
             with toxics_applied(api, "redis", scenario.toxics):
                 say(f"  {scenario.title:<38} {measure(clients, scenario.command).describe()}")
-        say("\n  a toxic with a ttl: latency 300 ms for 1 s, then the engine removes it by itself")
+        say("  a toxic with a ttl: latency 300 ms for 1 s, then the engine removes it by itself")
         toxic = {"type": "latency", "attributes": {"latency": 300}, "ttl": 1.0}
         warm = [connect(port, 2.0)]
         api.post("/proxies/redis/toxics", json=toxic).raise_for_status()
@@ -153,5 +136,4 @@ def run_demo(out: TextIO) -> int:
         fast = measure([connect(port, 2.0) for _ in range(20)], ping)
         say(f"  {'while it lasts':<38} {slow.describe()}")
         say(f"  {f'gone after {gone_after:.2f} s':<38} {fast.describe()}")
-    say("\ndone: every fault removed, Redis and the engine stopped.")
-    return 0
+        api.delete("/proxies/redis").raise_for_status()
