@@ -258,11 +258,7 @@ class Connection:
         """Abort both sockets with a TCP RST (SO_LINGER 0)."""
         if self._finish():
             for transport in self._transports():
-                sock = transport.get_extra_info("socket")
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
-                transport.abort()
+                abort_with_reset(transport)
 
     def _finish(self) -> bool:
         if self.closed:
@@ -272,3 +268,12 @@ class Connection:
         self.downstream.chain.dispose()
         self._on_closed(self)
         return True
+
+
+def abort_with_reset(transport: asyncio.Transport) -> None:
+    """Abort ``transport`` so that the peer sees a TCP RST (SO_LINGER 0), not a FIN."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+    transport.abort()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from chaos_service.engine.connection import Connection
 from chaos_service.engine.listen import split_host_port
+from chaos_service.engine.listener import Listener
 from chaos_service.engine.model import Direction
 
 if TYPE_CHECKING:
@@ -22,8 +23,6 @@ log = logging.getLogger(__name__)
 
 #: How long a new client waits for the upstream to accept before it is closed.
 DIAL_TIMEOUT = 10.0
-#: Pause after the accept call fails (e.g. out of file descriptors) before trying again.
-ACCEPT_RETRY_DELAY = 0.1
 
 
 class TcpRuntime:
@@ -32,13 +31,11 @@ class TcpRuntime:
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
         self.connections: set[Connection] = set()
-        self._listener: socket.socket | None = None
-        self._accepting: asyncio.Task[None] | None = None
+        self._listener = Listener(proxy.name)
         self._opening: set[asyncio.Task[None]] = set()
 
     def start(self, listener: socket.socket) -> None:
-        self._listener = listener
-        self._accepting = asyncio.get_running_loop().create_task(self._accept_loop(listener))
+        self._listener.start(listener, self._accepted)
 
     def stop(self, keep_listener: bool = False) -> socket.socket | None:
         """Stop accepting and close every connection.
@@ -46,13 +43,7 @@ class TcpRuntime:
         The listening socket is closed (new clients get ECONNREFUSED) unless
         ``keep_listener``, in which case it is returned still open.
         """
-        if self._accepting is not None:
-            self._accepting.cancel()
-            self._accepting = None
-        listener, self._listener = self._listener, None
-        if listener is not None and not keep_listener:
-            listener.close()
-            listener = None
+        listener = self._listener.stop(keep_listener)
         self.close_connections()
         return listener
 
@@ -96,18 +87,11 @@ class TcpRuntime:
 
     # -- connections --------------------------------------------------------------------
 
-    async def _accept_loop(self, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                client, _ = await loop.sock_accept(listener)
-            except OSError as exc:
-                log.warning("proxy %s: accept failed: %s", self.proxy.name, exc)
-                await asyncio.sleep(ACCEPT_RETRY_DELAY)
-                continue
-            task = loop.create_task(self._open(client))
-            self._opening.add(task)
-            task.add_done_callback(self._opening.discard)
+    async def _accepted(self, client: socket.socket) -> None:
+        # Opened in a task of its own: dialing the upstream must not hold up the next accept.
+        task = asyncio.get_running_loop().create_task(self._open(client))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
 
     async def _open(self, client: socket.socket) -> None:
         loop = asyncio.get_running_loop()

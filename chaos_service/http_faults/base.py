@@ -26,17 +26,18 @@ import enum
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any
 
-from chaos_service.http_faults.attributes import Attr, parse_attributes
+from chaos_service.http_faults.attributes import MAX_TEXT, Method
 from chaos_service.http_faults.replies import Reply
 from chaos_service.http_faults.request import RequestInfo, matches
+from chaos_service.toxics.attributes import AttributeSpec, AttributeToxic, Integer, Text
 
-#: The match attributes every http toxic accepts.
-MATCH_ATTRIBUTES = (
-    Attr("method", "method", "", 'HTTP method to act on, e.g. "POST" ("": any)'),
-    Attr("path", "text", "", 'glob on the request path, e.g. "/v1/chat/*" ("": any)'),
-    Attr("model", "text", "", 'glob on the JSON body\'s "model", e.g. "gpt-4*" ("": any)'),
+#: The match attributes every http toxic accepts, shown after its own.
+MATCH_ATTRIBUTES: tuple[AttributeSpec, ...] = (
+    Method("method", 'HTTP method to act on, e.g. "POST" ("": any)'),
+    Text("path", MAX_TEXT, description='glob on the request path, e.g. "/v1/chat/*" ("": any)'),
+    Text("model", MAX_TEXT, description='glob on the JSON body\'s "model", e.g. "gpt-4*" ("": any)'),
 )
 
 
@@ -66,7 +67,7 @@ Op = Send | Pause | Finish | Fired
 
 
 @dataclass(frozen=True, slots=True)
-class HttpToxic(ABC):
+class HttpToxic(AttributeToxic, ABC):
     """Base of the http toxic types: the match attributes and the API conversions.
 
     Subclasses are frozen dataclasses whose fields are their ``attributes`` (declared in
@@ -77,25 +78,9 @@ class HttpToxic(ABC):
     path: str = ""
     model: str = ""
 
-    type_name: ClassVar[str]
-    attributes: ClassVar[tuple[Attr, ...]] = ()
-
     @classmethod
-    def all_attributes(cls) -> tuple[Attr, ...]:
+    def attribute_specs(cls) -> tuple[AttributeSpec, ...]:
         return cls.attributes + MATCH_ATTRIBUTES
-
-    @classmethod
-    def from_attributes(cls, raw: dict[str, Any]) -> Self:
-        """Build the toxic from API attributes (see `attributes.parse_attributes`).
-
-        Raises:
-            InvalidToxic: an unknown attribute name or a value that is not allowed.
-        """
-        return cls(**parse_attributes(cls.type_name, cls.all_attributes(), raw))
-
-    def attribute_values(self) -> dict[str, Any]:
-        """Every attribute, JSON-ready; ``from_attributes`` of it gives this toxic back."""
-        return {attr.name: getattr(self, attr.name) for attr in self.all_attributes()}
 
     def matches(self, request: RequestInfo) -> bool:
         return matches(self.method, self.path, self.model, request)
@@ -177,4 +162,4 @@ class AfterEvents(StreamToxic):
         """What the toxic does once ``after`` events have passed."""
 
 
-AFTER = Attr("after", "int", 0, "number of events to let through first")
+AFTER = Integer("after", description="number of events to let through first")

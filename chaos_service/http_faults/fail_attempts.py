@@ -14,11 +14,11 @@ import random
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from chaos_service.http_faults.attributes import Attr
 from chaos_service.http_faults.base import AnswerToxic
 from chaos_service.http_faults.http_error import RETRY_AFTER, STATUS
 from chaos_service.http_faults.replies import Reply, error_reply
 from chaos_service.http_faults.request import RequestInfo
+from chaos_service.toxics.attributes import Integer
 
 RETRY_COUNT_HEADER = b"x-stainless-retry-count"
 #: Requests remembered by the counting map; beyond it the oldest is forgotten.
@@ -74,7 +74,7 @@ class FailAttempts(AnswerToxic):
 
     type_name = "fail_attempts"
     attributes = (
-        Attr("attempts", "int", 1, "how many attempts of each request fail"),
+        Integer("attempts", description="how many attempts of each request fail"),
         STATUS,
         RETRY_AFTER,
     )

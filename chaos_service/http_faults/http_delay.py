@@ -9,18 +9,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from chaos_service.http_faults.attributes import Attr
 from chaos_service.http_faults.base import DelayToxic
+from chaos_service.toxics.attributes import Integer
+from chaos_service.toxics.latency import jittered_ms
 
-DELAY = Attr("delay", "int", 0, "delay in milliseconds")
-JITTER = Attr("jitter", "int", 0, "uniform variation of the delay in milliseconds, drawn per delay")
-
-
-def jittered_ms(delay: int, jitter: int, rng: random.Random) -> int:
-    """``delay`` plus a draw from the integers in ``[-jitter, +jitter)``, never below zero."""
-    if jitter > 0:
-        delay += rng.randrange(-jitter, jitter)
-    return max(delay, 0)
+DELAY = Integer("delay", unit="ms", description="delay of the response headers")
+JITTER = Integer("jitter", unit="ms", description="uniform variation of the delay, drawn per delay")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,14 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from chaos_service.http_faults.attributes import Attr
+from chaos_service.http_faults.attributes import MAX_TEXT
 from chaos_service.http_faults.base import AnswerToxic
 from chaos_service.http_faults.replies import Reply, error_reply
 from chaos_service.http_faults.request import RequestInfo
+from chaos_service.toxics.attributes import Flag, Integer, Seconds, Text
 
-STATUS = Attr("status", "int", 503, "HTTP status of the error (400-599)", low=400, high=599)
-RETRY_AFTER = Attr("retry_after", "seconds", None, "seconds to send in Retry-After and retry-after-ms (null: none)")
+STATUS = Integer("status", 400, 599, description="HTTP status of the error")
+RETRY_AFTER = Seconds("retry_after", description="seconds to send in Retry-After and retry-after-ms (null: none)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +32,10 @@ class HttpError(AnswerToxic):
     type_name = "http_error"
     attributes = (
         STATUS,
-        Attr("message", "text", "", 'the error message ("": the usual wording for the status)'),
+        Text("message", MAX_TEXT, description='the error message ("": the usual wording for the status)'),
         RETRY_AFTER,
-        Attr("should_retry", "maybe_bool", None, "send x-should-retry: true or false (null: no header)"),
-        Attr("html", "bool", False, "send a gateway's HTML page instead of JSON (for 502 and 504)"),
+        Flag("should_retry", "send x-should-retry: true or false (null: no header)"),
+        Flag("html", "send a gateway's HTML page instead of JSON (for 502 and 504)"),
     )
 
     def answer(self, request: RequestInfo, state: Any, rng: random.Random) -> Reply:

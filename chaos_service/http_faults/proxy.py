@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import h11
 import httpx
 
+from chaos_service.engine.listener import Listener
 from chaos_service.engine.model import Direction
 from chaos_service.http_faults.exchange import ProxyContext, new_rng, serve_request
 from chaos_service.http_faults.server import ClientConnection
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 
 #: How long a request waits for the upstream to accept its connection (then 502).
 CONNECT_TIMEOUT = 10.0
-#: Pause after the accept call fails (e.g. out of file descriptors) before trying again.
-ACCEPT_RETRY_DELAY = 0.1
 
 
 @functools.cache
@@ -72,28 +71,20 @@ class HttpRuntime:
         self._clients: UpstreamClients | None = None
         #: Each client connection's own upstream client (see `UpstreamClients`).
         self._upstreams: dict[ClientConnection, httpx.AsyncClient] = {}
-        self._listener: socket.socket | None = None
-        self._accepting: asyncio.Task[None] | None = None
+        self._listener = Listener(proxy.name)
 
     def start(self, listener: socket.socket) -> None:
         if self._clients is None:
             self._clients = UpstreamClients()
-        self._listener = listener
         self._context = ProxyContext(self.proxy)
-        self._accepting = asyncio.get_running_loop().create_task(self._accept_loop(listener))
+        self._listener.start(listener, self._accepted)
 
     def stop(self, keep_listener: bool = False) -> socket.socket | None:
         """Stop accepting, close every connection and cancel the requests in flight.
 
         The listening socket is closed unless ``keep_listener``: then it is returned open.
         """
-        if self._accepting is not None:
-            self._accepting.cancel()
-            self._accepting = None
-        listener, self._listener = self._listener, None
-        if listener is not None and not keep_listener:
-            listener.close()
-            listener = None
+        listener = self._listener.stop(keep_listener)
         for connection in list(self.connections):
             connection.close()  # its task closes its upstream client as it ends
         if self._context is not None:
@@ -150,26 +141,19 @@ class HttpRuntime:
         if client is not None:
             await client.aclose()
 
-    async def _accept_loop(self, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                client, _ = await loop.sock_accept(listener)
-            except OSError as exc:
-                log.warning("proxy %s: accept failed: %s", self.proxy.name, exc)
-                await asyncio.sleep(ACCEPT_RETRY_DELAY)
-                continue
-            connection = ClientConnection(self, new_rng(self.proxy))
-            self.connections.add(connection)
-            self.stats.connections += 1
-            try:
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                await loop.connect_accepted_socket(lambda c=connection: c, client)  # type: ignore[misc]
-            except (OSError, asyncio.CancelledError) as exc:
-                if connection.transport is None:  # never got going: nobody else will close it
-                    self.connections.discard(connection)
-                    with contextlib.suppress(OSError):
-                        client.close()
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                log.info("proxy %s: client connection failed: %s", self.proxy.name, exc)
+    async def _accepted(self, client: socket.socket) -> None:
+        connection = ClientConnection(self, new_rng(self.proxy))
+        self.connections.add(connection)
+        self.stats.connections += 1
+        try:
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            loop = asyncio.get_running_loop()
+            await loop.connect_accepted_socket(lambda c=connection: c, client)  # type: ignore[misc]
+        except (OSError, asyncio.CancelledError) as exc:
+            if connection.transport is None:  # never got going: nobody else will close it
+                self.connections.discard(connection)
+                with contextlib.suppress(OSError):
+                    client.close()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            log.info("proxy %s: client connection failed: %s", self.proxy.name, exc)

@@ -16,12 +16,11 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
-import struct
 from typing import Protocol
 
 import h11
 
+from chaos_service.engine.connection import abort_with_reset
 from chaos_service.engine.stats import ProxyStats
 from chaos_service.http_faults.replies import Reply, error_reply
 
@@ -33,8 +32,6 @@ MAX_BODY = 16 * 1024 * 1024
 MAX_HEAD = 64 * 1024
 #: Above this many unread bytes (pipelined requests) the client is not read from.
 MAX_UNREAD = 256 * 1024
-
-_LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
 class ClientGone(Exception):
@@ -162,12 +159,8 @@ class ClientConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.closed:
             return
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
         self.closed = True
-        transport.abort()
+        abort_with_reset(transport)
 
     def close(self) -> None:
         """Close the connection and cancel the request in flight (proxy stop)."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos_service.http_faults.attributes import Attr
 from chaos_service.http_faults.base import AFTER, AfterEvents, Finish, Op
+from chaos_service.toxics.attributes import Choice
 
 MODES = ("clean", "reset")
 
@@ -22,7 +22,7 @@ class SseCut(AfterEvents):
     type_name = "sse_cut"
     attributes = (
         AFTER,
-        Attr("mode", "choice", "clean", "clean: end the response; reset: abort it with a TCP RST", choices=MODES),
+        Choice("mode", MODES, "clean: end the response; reset: abort it with a TCP RST"),
     )
 
     def act(self) -> list[Op]:

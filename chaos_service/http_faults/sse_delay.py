@@ -6,9 +6,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from chaos_service.http_faults.attributes import Attr
 from chaos_service.http_faults.base import FIRED, Op, Pause, Send, StreamToxic
-from chaos_service.http_faults.http_delay import JITTER, jittered_ms
+from chaos_service.http_faults.http_delay import JITTER
+from chaos_service.toxics.attributes import Integer
+from chaos_service.toxics.latency import jittered_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +18,7 @@ class SseDelay(StreamToxic):
     jitter: int = 0
 
     type_name = "sse_delay"
-    attributes = (Attr("delay", "int", 0, "delay before each event, in milliseconds"), JITTER)
+    attributes = (Integer("delay", unit="ms", description="delay before each event"), JITTER)
 
     def start(self, state: Any) -> list[Op]:
         return [FIRED]

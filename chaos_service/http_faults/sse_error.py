@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos_service.http_faults.attributes import Attr
+from chaos_service.http_faults.attributes import MAX_TEXT
 from chaos_service.http_faults.base import AFTER, AfterEvents, Finish, Op, Send
 from chaos_service.http_faults.sse import error_event
+from chaos_service.toxics.attributes import Text
 
 DEFAULT_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 
@@ -20,7 +21,7 @@ class SseError(AfterEvents):
     message: str = ""
 
     type_name = "sse_error"
-    attributes = (AFTER, Attr("message", "text", "", 'the error message ("": a generic server error)'))
+    attributes = (AFTER, Text("message", MAX_TEXT, description='the error message ("": a generic server error)'))
 
     def act(self) -> list[Op]:
         return [Send(error_event(self.message or DEFAULT_MESSAGE)), Finish()]

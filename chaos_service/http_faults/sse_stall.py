@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from chaos_service.http_faults.attributes import Attr
 from chaos_service.http_faults.base import AFTER, AfterEvents, Op, Pause
+from chaos_service.toxics.attributes import Integer
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +22,8 @@ class SseStall(AfterEvents):
     type_name = "sse_stall"
     attributes = (
         AFTER,
-        Attr("duration", "int", 0, "length of the stall in milliseconds (0: until the toxic is removed or updated)"),
-        Attr("keepalive", "int", 0, "send ': keep-alive' every this many milliseconds while stalled (0: never)"),
+        Integer("duration", unit="ms", description="length of the stall (0: until the toxic is removed or updated)"),
+        Integer("keepalive", unit="ms", description="send ': keep-alive' this often while stalled (0: never)"),
     )
 
     def act(self) -> list[Op]:

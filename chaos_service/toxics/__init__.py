@@ -1,6 +1,7 @@
 """Toxics: pure, one module per type, and the registry of the types the engine knows.
 
-Nothing in this package imports asyncio or touches a socket (see `base`).
+Nothing in this package imports asyncio or touches a socket (see `base`). Its
+`attributes` module is the attribute parsing that the http and websocket toxics share.
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from chaos_service.errors import InvalidToxic
+from chaos_service.toxics.attributes import Integer
 from chaos_service.toxics.bandwidth import Bandwidth
-from chaos_service.toxics.base import Attribute, Chunk, Deadline, Emit, EndStream, Removal, Step, Toxic
+from chaos_service.toxics.base import Chunk, Deadline, Emit, EndStream, Removal, Step, Toxic
 from chaos_service.toxics.latency import Latency
 from chaos_service.toxics.limit_data import LimitData
 from chaos_service.toxics.noop import Noop
@@ -39,12 +41,12 @@ def build_toxic(type_name: str, attributes: dict[str, Any] | None) -> Toxic:
 
 __all__ = [
     "REGISTRY",
-    "Attribute",
     "Bandwidth",
     "Chunk",
     "Deadline",
     "Emit",
     "EndStream",
+    "Integer",
     "Latency",
     "LimitData",
     "Noop",

@@ -12,7 +12,8 @@ import math
 import random
 from dataclasses import dataclass
 
-from chaos_service.toxics.base import Attribute, Chunk, Emit, Step, Toxic
+from chaos_service.toxics.attributes import Integer
+from chaos_service.toxics.base import Chunk, Emit, Step, Toxic
 
 
 @dataclass(slots=True)
@@ -26,7 +27,7 @@ class Bandwidth(Toxic):
     rate: int = 0
 
     type_name = "bandwidth"
-    attributes = (Attribute("rate", "KB/s", "throughput limit per connection and direction"),)
+    attributes = (Integer("rate", unit="KB/s", description="throughput limit per connection and direction"),)
 
     def new_state(self) -> BandwidthState:
         return BandwidthState()

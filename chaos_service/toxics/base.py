@@ -15,7 +15,7 @@ no reading of clocks. Time arrives as arguments (``Chunk.at``, ``now``), randomn
 A stage releases its steps in order: an output is never released before the one produced
 ahead of it, so a chunk may wait behind a slower earlier one but never overtakes it.
 Released chunks carry their release time as their new ``at``, which is how two latency
-toxics stack. Attribute values are integers in the units their `Attribute` names.
+toxics stack. Attribute values are integers in the units their `Integer` spec names.
 """
 
 from __future__ import annotations
@@ -23,13 +23,10 @@ from __future__ import annotations
 import enum
 import random
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Self
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from chaos_service.errors import InvalidToxic
-
-#: Largest attribute value accepted: Toxiproxy stores attributes as Go int64.
-INT64_MAX = 2**63 - 1
+from chaos_service.toxics.attributes import AttributeToxic, Integer
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,51 +79,17 @@ class Removal(enum.Enum):
     RESET = "reset"  # aborted with a TCP RST
 
 
-@dataclass(frozen=True, slots=True)
-class Attribute:
-    """One integer attribute of a toxic type, as it appears in the API."""
-
-    name: str
-    unit: str
-    description: str
-
-
-class Toxic(ABC):
+class Toxic(AttributeToxic, ABC):
     """Base of every toxic type. Subclasses are frozen dataclasses of their attributes.
 
-    Each subclass names its API type in ``type_name`` and documents its attributes in
-    ``attributes`` (field names must match). Per-connection, per-direction state comes
-    from `new_state` and is handed back on every call; it survives attribute updates.
+    Each subclass names its API type in ``type_name`` and lists its attributes in
+    ``attributes`` as `Integer` specs (field names, every field defaulting to 0), which
+    keeps Toxiproxy's rules: missing or null is 0, values are integers from 0 to int64
+    (integral floats accepted). Per-connection, per-direction state comes from
+    `new_state` and is handed back on every call; it survives attribute updates.
     """
 
-    type_name: ClassVar[str]
-    attributes: ClassVar[tuple[Attribute, ...]] = ()
-
-    @classmethod
-    def from_attributes(cls, raw: dict[str, Any]) -> Self:
-        """Build the toxic from API attributes: known names only, non-negative integers.
-
-        Names match case-insensitively; missing attributes are 0; integral floats
-        (``100.0``) are accepted as integers.
-
-        Raises:
-            InvalidToxic: an unknown attribute, a non-integer, a negative or too large value.
-        """
-        known = {a.name.lower(): a.name for a in cls.attributes}
-        values = dict.fromkeys(known.values(), 0)
-        for key, value in raw.items():
-            name = known.get(key.lower())
-            if name is None:
-                valid = ", ".join(sorted(known.values())) or "none"
-                raise InvalidToxic(
-                    f"unknown attribute {key!r} for toxic type {cls.type_name} (valid: {valid})"
-                )
-            values[name] = _attribute_int(cls.type_name, name, value)
-        return cls(**values)
-
-    def attribute_values(self) -> dict[str, int]:
-        """The attributes as the API shows them, every one present."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+    attributes: ClassVar[tuple[Integer, ...]] = ()
 
     def new_state(self) -> Any:
         """Fresh per-connection, per-direction state (None when the toxic keeps none)."""
@@ -147,23 +110,3 @@ class Toxic(ABC):
     def on_eof(self, at: float, state: Any) -> list[Step]:
         """The direction's source reached end-of-stream at ``at``."""
         return [EndStream(at)]
-
-
-def _attribute_int(type_name: str, name: str, value: object) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidToxic(
-            f"attribute {name!r} of toxic type {type_name} must be an integer, got {type(value).__name__}"
-        )
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise InvalidToxic(
-                f"attribute {name!r} of toxic type {type_name} must be an integer, got {value!r}"
-            )
-        value = int(value)
-    if value < 0:
-        raise InvalidToxic(f"attribute {name!r} of toxic type {type_name} must be >= 0, got {value}")
-    if value > INT64_MAX:
-        raise InvalidToxic(f"attribute {name!r} of toxic type {type_name} is too large: {value}")
-    return value

@@ -11,7 +11,18 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from chaos_service.toxics.base import Attribute, Chunk, Emit, Step, Toxic
+from chaos_service.toxics.attributes import Integer
+from chaos_service.toxics.base import Chunk, Emit, Step, Toxic
+
+
+def jittered_ms(delay: int, jitter: int, rng: random.Random) -> int:
+    """``delay`` plus a draw from the integers in ``[-jitter, +jitter)``, never below zero.
+
+    Toxiproxy's jitter; the http delays draw theirs the same way.
+    """
+    if jitter > 0:
+        delay += rng.randrange(-jitter, jitter)
+    return max(delay, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,16 +32,13 @@ class Latency(Toxic):
 
     type_name = "latency"
     attributes = (
-        Attribute("latency", "ms", "added delay per chunk"),
-        Attribute("jitter", "ms", "uniform variation of the delay, per chunk"),
+        Integer("latency", unit="ms", description="added delay per chunk"),
+        Integer("jitter", unit="ms", description="uniform variation of the delay, per chunk"),
     )
 
     def delay_ms(self, rng: random.Random) -> int:
         """The delay for one chunk: latency plus a jitter draw, never below zero."""
-        delay = self.latency
-        if self.jitter > 0:
-            delay += rng.randrange(-self.jitter, self.jitter)
-        return max(delay, 0)
+        return jittered_ms(self.latency, self.jitter, rng)
 
     def on_chunk(self, chunk: Chunk, state: Any, rng: random.Random) -> list[Step]:
         return [Emit(chunk.data, chunk.at + self.delay_ms(rng) / 1000)]

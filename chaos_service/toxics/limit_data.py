@@ -10,7 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from chaos_service.toxics.base import Attribute, Chunk, Emit, EndStream, Step, Toxic
+from chaos_service.toxics.attributes import Integer
+from chaos_service.toxics.base import Chunk, Emit, EndStream, Step, Toxic
 
 
 @dataclass(slots=True)
@@ -23,7 +24,7 @@ class LimitData(Toxic):
     bytes: int = 0
 
     type_name = "limit_data"
-    attributes = (Attribute("bytes", "bytes", "bytes let through before the connection closes"),)
+    attributes = (Integer("bytes", unit="bytes", description="bytes let through before the connection closes"),)
 
     def new_state(self) -> LimitDataState:
         return LimitDataState()

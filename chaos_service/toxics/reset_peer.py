@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from chaos_service.toxics.base import Attribute, Chunk, Deadline, Removal, Step, Toxic
+from chaos_service.toxics.attributes import Integer
+from chaos_service.toxics.base import Chunk, Deadline, Removal, Step, Toxic
 
 
 @dataclass(slots=True)
@@ -26,7 +27,7 @@ class ResetPeer(Toxic):
     timeout: int = 0
 
     type_name = "reset_peer"
-    attributes = (Attribute("timeout", "ms", "wait after the first chunk before the reset"),)
+    attributes = (Integer("timeout", unit="ms", description="wait after the first chunk before the reset"),)
 
     def new_state(self) -> ResetPeerState:
         return ResetPeerState()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from chaos_service.toxics.base import Attribute, Chunk, Emit, Step, Toxic
+from chaos_service.toxics.attributes import Integer
+from chaos_service.toxics.base import Chunk, Emit, Step, Toxic
 
 
 @dataclass(slots=True)
@@ -29,9 +30,9 @@ class Slicer(Toxic):
 
     type_name = "slicer"
     attributes = (
-        Attribute("average_size", "bytes", "target slice size; 0 = no slicing"),
-        Attribute("size_variation", "bytes", "variation of the cut point"),
-        Attribute("delay", "µs", "pause after each slice"),
+        Integer("average_size", unit="bytes", description="target slice size; 0 = no slicing"),
+        Integer("size_variation", unit="bytes", description="variation of the cut point"),
+        Integer("delay", unit="µs", description="pause after each slice"),
     )
 
     def new_state(self) -> SlicerState:

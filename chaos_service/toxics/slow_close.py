@@ -6,7 +6,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from chaos_service.toxics.base import Attribute, Chunk, Emit, EndStream, Step, Toxic
+from chaos_service.toxics.attributes import Integer
+from chaos_service.toxics.base import Chunk, Emit, EndStream, Step, Toxic
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +15,7 @@ class SlowClose(Toxic):
     delay: int = 0
 
     type_name = "slow_close"
-    attributes = (Attribute("delay", "ms", "wait before the close is passed on"),)
+    attributes = (Integer("delay", unit="ms", description="wait before the close is passed on"),)
 
     def on_chunk(self, chunk: Chunk, state: Any, rng: random.Random) -> list[Step]:
         return [Emit(chunk.data, chunk.at)]

@@ -12,7 +12,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from chaos_service.toxics.base import Attribute, Chunk, Deadline, Removal, Step, Toxic
+from chaos_service.toxics.attributes import Integer
+from chaos_service.toxics.base import Chunk, Deadline, Removal, Step, Toxic
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +21,7 @@ class Timeout(Toxic):
     timeout: int = 0
 
     type_name = "timeout"
-    attributes = (Attribute("timeout", "ms", "idle time before closing; 0 = never (black hole)"),)
+    attributes = (Integer("timeout", unit="ms", description="idle time before closing; 0 = never (black hole)"),)
 
     def _deadline(self, at: float) -> list[Step]:
         return [Deadline(at + self.timeout / 1000)] if self.timeout > 0 else []

@@ -19,44 +19,22 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Self
+from dataclasses import dataclass
 
 from chaos_service.errors import InvalidToxic
-from chaos_service.ws_faults.attributes import AttributeSpec, FieldAttribute, TextAttribute, parse_attributes
+from chaos_service.toxics.attributes import AttributeSpec, AttributeToxic, Text
+from chaos_service.ws_faults.attributes import FieldPath
 from chaos_service.ws_faults.message import Item, Match, Message
 
+#: The match attributes of every message toxic, shown before its own.
+MATCH_ATTRIBUTES: tuple[AttributeSpec, ...] = (FieldPath("field"), Text("value", integers=True))
 
-class WsToxic:
-    """Base of every websocket toxic type; subclasses are frozen, slotted dataclasses.
 
-    ``specs`` names the API attributes (the dataclass fields, in the order shown).
-    """
+class WsToxic(AttributeToxic):
+    """Base of every websocket toxic type; subclasses are frozen, slotted dataclasses
+    whose fields are their attributes (see `AttributeToxic`), in the order shown."""
 
     __slots__ = ()
-
-    type_name: ClassVar[str]
-    specs: ClassVar[tuple[AttributeSpec, ...]] = ()
-
-    @classmethod
-    def from_attributes(cls, raw: dict[str, Any]) -> Self:
-        """Build the toxic from API attributes (missing or ``None``: the default).
-
-        Raises:
-            InvalidToxic: an unknown attribute name or a value out of range; the message
-                names the attribute, the value and what is allowed.
-        """
-        values = parse_attributes(cls.type_name, cls.specs, raw)
-        toxic = cls(**values)
-        toxic.check()
-        return toxic
-
-    def check(self) -> None:
-        """Checks across attributes (raise `InvalidToxic`); none by default."""
-
-    def attribute_values(self) -> dict[str, Any]:
-        """Every attribute, JSON-ready; ``from_attributes`` of this gives an equal toxic."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +96,9 @@ class MessageToxic(WsToxic):
     field: str = ""
     value: str = ""
 
-    match_specs: ClassVar[tuple[AttributeSpec, ...]] = (FieldAttribute("field"), TextAttribute("value"))
+    @classmethod
+    def attribute_specs(cls) -> tuple[AttributeSpec, ...]:
+        return MATCH_ATTRIBUTES + cls.attributes
 
     @property
     def match(self) -> Match:

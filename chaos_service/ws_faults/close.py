@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos_service.toxics.base import INT64_MAX
-from chaos_service.ws_faults.attributes import CodeAttribute, IntAttribute, ReasonAttribute
+from chaos_service.toxics.attributes import Integer
+from chaos_service.ws_faults.attributes import CloseCode, CloseReason
 from chaos_service.ws_faults.base import MessageToxic, Stage, StageContext
 from chaos_service.ws_faults.message import Close, Item, Message
 
@@ -27,12 +27,7 @@ class CloseAfter(MessageToxic):
     reason: str = ""
 
     type_name = "ws_close"
-    specs = (
-        *MessageToxic.match_specs,
-        IntAttribute("after", 0, INT64_MAX, "matching messages"),
-        CodeAttribute("code"),
-        ReasonAttribute("reason"),
-    )
+    attributes = (Integer("after", unit="matching messages"), CloseCode("code"), CloseReason("reason"))
 
     def stage(self, ctx: StageContext, previous: Stage | None) -> Stage:
         count = previous.count if isinstance(previous, CloseStage) else 0

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from chaos_service.ws_faults.attributes import MAX_MS, IntAttribute
+from chaos_service.toxics.attributes import Integer
+from chaos_service.ws_faults.attributes import MAX_MS
 from chaos_service.ws_faults.base import MessageToxic, Stage, StageContext, selected
 from chaos_service.ws_faults.message import Item, Message
 
@@ -24,11 +25,7 @@ class Delay(MessageToxic):
     jitter: int = 0
 
     type_name = "ws_delay"
-    specs = (
-        *MessageToxic.match_specs,
-        IntAttribute("delay", 0, MAX_MS, "ms"),
-        IntAttribute("jitter", 0, MAX_MS, "ms"),
-    )
+    attributes = (Integer("delay", 0, MAX_MS, "ms"), Integer("jitter", 0, MAX_MS, "ms"))
 
     def stage(self, ctx: StageContext, previous: Stage | None) -> Stage:
         return DelayStage(ctx, self)

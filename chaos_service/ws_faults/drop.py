@@ -13,7 +13,6 @@ class Drop(MessageToxic):
     """Drops each matching message (with probability ``toxicity``)."""
 
     type_name = "ws_drop"
-    specs = MessageToxic.match_specs
 
     def stage(self, ctx: StageContext, previous: Stage | None) -> Stage:
         return DropStage(ctx, self)

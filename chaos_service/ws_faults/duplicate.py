@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos_service.ws_faults.attributes import IntAttribute
+from chaos_service.toxics.attributes import Integer
 from chaos_service.ws_faults.base import MessageToxic, Stage, StageContext, selected
 from chaos_service.ws_faults.message import Item
 
@@ -18,7 +18,7 @@ class Duplicate(MessageToxic):
     copies: int = 1
 
     type_name = "ws_duplicate"
-    specs = (*MessageToxic.match_specs, IntAttribute("copies", 0, MAX_COPIES, "extra copies"))
+    attributes = (Integer("copies", 0, MAX_COPIES, "extra copies"),)
 
     def stage(self, ctx: StageContext, previous: Stage | None) -> Stage:
         return DuplicateStage(ctx, self)

@@ -23,6 +23,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from chaos_service.engine.listener import Listener
 from chaos_service.engine.model import Direction
 from chaos_service.ws_faults import handshake
 from chaos_service.ws_faults.connection import WsConnection
@@ -60,7 +61,7 @@ class WebSocketRuntime:
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
         self.connections: set[WsConnection] = set()
-        self._listener: socket.socket | None = None
+        self._listener = Listener(proxy.name)
         self._server: Server | None = None
         self._generation = 0  # bumped by stop: a server that finishes starting late is closed
         self._stopped = True
@@ -72,7 +73,7 @@ class WebSocketRuntime:
     # -- ProxyRuntime -------------------------------------------------------------------
 
     def start(self, listener: socket.socket) -> None:
-        self._listener = listener
+        self._listener.start(listener)  # websockets' server accepts, on a dup of it (below)
         self._stopped = False
         self._generation += 1
         # The server gets a duplicate of the listening socket, so that closing the server
@@ -92,10 +93,7 @@ class WebSocketRuntime:
         if self._server is not None:
             self._server.server.close()
             self._server = None
-        listener, self._listener = self._listener, None
-        if listener is not None and not keep_listener:
-            listener.close()
-            listener = None
+        listener = self._listener.stop(keep_listener)
         self.close_connections()
         return listener
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chaos_service.ws_faults.attributes import MAX_MS, IntAttribute, TextAttribute
+from chaos_service.toxics.attributes import Integer, Text
+from chaos_service.ws_faults.attributes import MAX_MS
 from chaos_service.ws_faults.base import WsToxic
 
 
@@ -22,10 +23,10 @@ class Refuse(WsToxic):
     body: str = ""
 
     type_name = "ws_refuse"
-    specs = (
-        IntAttribute("status", 400, 599, "HTTP status"),
-        IntAttribute("retry_after", 0, MAX_MS, "seconds"),
-        TextAttribute("body"),
+    attributes = (
+        Integer("status", 400, 599, "HTTP status"),
+        Integer("retry_after", 0, MAX_MS, "seconds"),
+        Text("body", integers=True),
     )
 
     def headers(self) -> list[tuple[str, str]]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from chaos_service.ws_faults.attributes import MAX_MS, IntAttribute
+from chaos_service.toxics.attributes import Integer
+from chaos_service.ws_faults.attributes import MAX_MS
 from chaos_service.ws_faults.base import MessageToxic, Stage, StageContext, selected
 from chaos_service.ws_faults.message import Item, Message
 
@@ -28,11 +29,7 @@ class Reorder(MessageToxic):
     timeout: int = 1000
 
     type_name = "ws_reorder"
-    specs = (
-        *MessageToxic.match_specs,
-        IntAttribute("window", 2, MAX_WINDOW, "messages"),
-        IntAttribute("timeout", 1, MAX_MS, "ms"),
-    )
+    attributes = (Integer("window", 2, MAX_WINDOW, "messages"), Integer("timeout", 1, MAX_MS, "ms"))
 
     def stage(self, ctx: StageContext, previous: Stage | None) -> Stage:
         return ReorderStage(ctx, self)

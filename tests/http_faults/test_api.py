@@ -48,7 +48,7 @@ def test_bad_attributes_are_refused_and_change_nothing(llm_proxy: LlmProxy) -> N
     name = llm_proxy.add_toxic("sse_delay", delay=10)
     response = llm_proxy.api.patch(f"/proxies/{llm_proxy.name}/toxics/{name}", json={"attributes": {"delay": -1}})
     assert response.status_code == 400
-    assert response.json()["error"] == "attribute 'delay' of toxic type sse_delay must be an integer >= 0, got -1"
+    assert response.json()["error"] == "attribute 'delay' of toxic type sse_delay must be an integer >= 0 (ms), got -1"
     assert toxics(llm_proxy)[0]["attributes"]["delay"] == 10
 
 

@@ -5,8 +5,9 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaos_service.http_faults import HttpDelay
-from chaos_service.http_faults.http_delay import jittered_ms
+from chaos_service.http_faults import HttpDelay, SseDelay
+from chaos_service.http_faults.base import Pause
+from chaos_service.toxics import Latency
 
 
 def test_the_delay_is_in_milliseconds() -> None:
@@ -14,14 +15,9 @@ def test_the_delay_is_in_milliseconds() -> None:
 
 
 @given(delay=st.integers(0, 10_000), jitter=st.integers(0, 10_000), seed=st.integers(0, 2**32))
-def test_jitter_stays_within_bounds_and_never_goes_negative(delay: int, jitter: int, seed: int) -> None:
-    rng = random.Random(seed)
-    for _ in range(10):
-        value = jittered_ms(delay, jitter, rng)
-        assert max(delay - jitter, 0) <= value <= max(delay + jitter - 1, delay)
-
-
-def test_jitter_covers_both_sides() -> None:
-    rng = random.Random(3)
-    values = {jittered_ms(100, 10, rng) for _ in range(2000)}
-    assert (min(values), max(values)) == (90, 109)
+def test_jitter_is_drawn_as_the_tcp_latency_draws_it(delay: int, jitter: int, seed: int) -> None:
+    # The bounds and spread of the draw are tested with the latency toxic (tests/toxics/test_latency.py).
+    expected = Latency(latency=delay, jitter=jitter).delay_ms(random.Random(seed)) / 1000
+    assert HttpDelay(delay=delay, jitter=jitter).delay_seconds(random.Random(seed)) == expected
+    steps = SseDelay(delay=delay, jitter=jitter).on_event(b"data: x\n\n", None, random.Random(seed))
+    assert steps[0] == Pause(expected)

@@ -2,7 +2,7 @@ import pytest
 
 from chaos_service.errors import InvalidToxic
 from chaos_service.toxics import REGISTRY, Latency, build_toxic
-from chaos_service.toxics.base import INT64_MAX
+from chaos_service.toxics.attributes import INT64_MAX
 
 
 def test_registry_has_exactly_toxiproxys_types() -> None:
@@ -44,12 +44,12 @@ def test_integral_floats_are_integers() -> None:
 @pytest.mark.parametrize(
     ("attributes", "message"),
     [
-        ({"latency": 100.5}, "must be an integer, got 100.5"),
-        ({"latency": "100"}, "must be an integer, got str"),
-        ({"latency": True}, "must be an integer, got bool"),
-        ({"latency": [1]}, "must be an integer, got list"),
-        ({"latency": -1}, "must be >= 0, got -1"),
-        ({"latency": INT64_MAX + 1}, "too large"),
+        ({"latency": 100.5}, r"'latency' of toxic type latency must be an integer >= 0 \(ms\), got 100.5$"),
+        ({"latency": "100"}, r"must be an integer >= 0 \(ms\), got str '100'$"),
+        ({"latency": True}, r"must be an integer >= 0 \(ms\), got bool True$"),
+        ({"latency": [1]}, r"must be an integer >= 0 \(ms\), got list \[1\]$"),
+        ({"latency": -1}, r"must be an integer >= 0 \(ms\), got -1$"),
+        ({"latency": INT64_MAX + 1}, rf"must be an integer from 0 to {INT64_MAX} \(ms\), got {INT64_MAX + 1}$"),
         ({"latencyy": 1}, r"unknown attribute 'latencyy' for toxic type latency \(valid: jitter, latency\)"),
     ],
 )

@@ -86,6 +86,10 @@ def decode_json(body: bytes) -> Any:
         raise _bad(f"{exc.msg} at offset {exc.pos}") from None
     except ValueError as exc:
         raise _bad(str(exc)) from None
+    try:  # "\ud800" decodes to a lone surrogate, which no response or frame can carry
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise _bad("a string contains an unpaired UTF-16 surrogate escape") from None
     return value
 
 

@@ -307,3 +307,11 @@ def test_body_over_one_mebibyte_is_400_and_changes_nothing(api: httpx.Client, ec
     assert response.status_code == 400
     assert response.json()["proxies"] is None
     assert list(all_proxies(api)) == ["p"]
+
+
+def test_a_lone_surrogate_escape_is_a_400_not_a_500(api: httpx.Client) -> None:
+    body = b'{"name": "bad\\ud800", "upstream": "127.0.0.1:9", "listen": "127.0.0.1:0"}'
+    response = api.post("/proxies", content=body)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("bad request body: ")
+    assert api.get("/proxies").json() == {}
