@@ -48,9 +48,10 @@ class Api:
         self.call(method, path, body, expect)
         return (time.perf_counter() - start) * 1000
 
-    def create_proxy(self, name: str, upstream_port: int) -> int:
-        """Create a proxy to 127.0.0.1:`upstream_port` on a free port; returns its listen port."""
-        body = {"name": name, "upstream": f"{HOST}:{upstream_port}", "listen": f"{HOST}:0"}
+    def create_proxy(self, name: str, upstream_port: int, protocol: str = "tcp") -> int:
+        """Create a proxy (``tcp``, ``http`` or ``websocket``) to 127.0.0.1:`upstream_port` on a free
+        port; returns its listen port."""
+        body = {"name": name, "upstream": f"{HOST}:{upstream_port}", "listen": f"{HOST}:0", "protocol": protocol}
         proxy = self.call("POST", "/proxies", body, 201)
         return int(proxy["listen"].rsplit(":", 1)[1])
 

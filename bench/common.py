@@ -38,6 +38,15 @@ class Settings:
     churn_connections: int
     churn_calls: int
     churn_rounds: int
+    sse_tokens: int
+    sse_rounds: int
+    sse_paced_tokens: int
+    sse_latency_rounds: int
+    many_tokens: int
+    many_rounds: int
+    many_paced_tokens: int
+    ws_seconds: float
+    ws_rounds: int
 
 
 FULL = Settings(
@@ -48,6 +57,9 @@ FULL = Settings(
     latency_trips=300, latency_rounds=2,
     bandwidth_window=5.0, bandwidth_rounds=2,
     churn_connections=1000, churn_calls=200, churn_rounds=2,
+    sse_tokens=50_000, sse_rounds=3, sse_paced_tokens=2_000, sse_latency_rounds=2,
+    many_tokens=600, many_rounds=2, many_paced_tokens=200,
+    ws_seconds=1.5, ws_rounds=2,
 )  # fmt: skip
 
 QUICK = Settings(
@@ -58,6 +70,9 @@ QUICK = Settings(
     latency_trips=40, latency_rounds=1,
     bandwidth_window=5.0, bandwidth_rounds=1,
     churn_connections=1000, churn_calls=60, churn_rounds=1,
+    sse_tokens=20_000, sse_rounds=1, sse_paced_tokens=1_000, sse_latency_rounds=1,
+    many_tokens=150, many_rounds=1, many_paced_tokens=150,
+    ws_seconds=0.5, ws_rounds=1,
 )  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from bench.datastore_cases import bench_pgbench, bench_redis
 from bench.network_cases import bench_bulk, bench_rtt
 from bench.procs import ROOT, machine_cpu, raise_open_file_limit, stop_all
 from bench.report import Result, load_average, log, render, verdict
+from bench.stream_cases import bench_sse_many, bench_sse_one, bench_ws_echo
 from bench.toxic_cases import bench_bandwidth_toxic, bench_churn, bench_latency_toxic
 
 
@@ -42,6 +43,9 @@ BENCHMARKS = (
     Benchmark("latency", "100 ms latency toxic accuracy", bench_latency_toxic),
     Benchmark("bandwidth", "1000 KB/s bandwidth toxic accuracy", bench_bandwidth_toxic),
     Benchmark("churn", "Toxic churn with 1,000 open connections", bench_churn),
+    Benchmark("sse_one", "One LLM event stream (SSE) through an http proxy, no toxics", bench_sse_one),
+    Benchmark("sse_many", "200 concurrent LLM event streams through one http proxy, no toxics", bench_sse_many),
+    Benchmark("ws_echo", "WebSocket echo through a websocket proxy, no toxics", bench_ws_echo),
 )
 NAMES = [b.name for b in BENCHMARKS]
 BACKGROUND_SAMPLE = 1.0  # seconds

@@ -97,11 +97,14 @@ def _tail(data: bytes, lines: int = 8) -> str:
     return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
 
 
-# -- workers (python -m bench.workers ROLE) --------------------------------------------------------
+# -- workers (python -m bench.workers ROLE, python -m bench.stream_workers ROLE) -------------------
+
+WORKERS = "bench.workers"
+STREAM_WORKERS = "bench.stream_workers"
 
 
-def worker_argv(role: str, *args: object) -> list[str]:
-    return [sys.executable, "-m", "bench.workers", role, *(str(a) for a in args)]
+def worker_argv(role: str, *args: object, module: str = WORKERS) -> list[str]:
+    return [sys.executable, "-m", module, role, *(str(a) for a in args)]
 
 
 def read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
@@ -123,7 +126,7 @@ def read_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
 def _name(proc: subprocess.Popen[bytes]) -> str:
     """A short name for a child in messages: the worker role, or the program."""
     args = [str(a) for a in proc.args] if isinstance(proc.args, list) else [str(proc.args)]
-    return " ".join(args[3:5]) if args[1:3] == ["-m", "bench.workers"] else Path(args[0]).name
+    return " ".join(args[3:5]) if args[1:2] == ["-m"] and args[2] in (WORKERS, STREAM_WORKERS) else Path(args[0]).name
 
 
 def _stderr(proc: subprocess.Popen[bytes]) -> str:
@@ -133,9 +136,11 @@ def _stderr(proc: subprocess.Popen[bytes]) -> str:
     return "(still running)"
 
 
-def start_server(role: str, max_seconds: float) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    role: str, max_seconds: float, *args: object, module: str = WORKERS, stdin: int | None = subprocess.DEVNULL
+) -> tuple[subprocess.Popen[bytes], int]:
     """Start a server worker and return it with the port it announced."""
-    proc = spawn(worker_argv(role, "--max-seconds", max_seconds))
+    proc = spawn(worker_argv(role, "--max-seconds", max_seconds, *args, module=module), stdin=stdin)
     line = read_line(proc, 20)
     if not line.startswith("PORT "):
         stop(proc)
@@ -158,9 +163,9 @@ def result_of(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
     return result
 
 
-def run_worker(role: str, *args: object, timeout: float) -> dict[str, Any]:
+def run_worker(role: str, *args: object, timeout: float, module: str = WORKERS) -> dict[str, Any]:
     """Run a client worker to completion and return its JSON result."""
-    return result_of(spawn(worker_argv(role, *args)), timeout)
+    return result_of(spawn(worker_argv(role, *args, module=module)), timeout)
 
 
 # -- the engine -----------------------------------------------------------------------------------
