@@ -12,6 +12,7 @@ import os
 import selectors
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -30,17 +31,25 @@ class ServiceProcess:
 
     command = ""
 
-    def __init__(self, *args: str, port: int = 0, cwd: Path | None = None, log_level: str | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        port: int = 0,
+        cwd: Path | None = None,
+        log_level: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.args = ["--port", str(port), *args]
         self.cwd = cwd
         self.log_level = log_level
+        self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.ready_line = ""
 
     def start(self, timeout: float = START_TIMEOUT) -> Self:
         """Start and wait for the ready line; raises `ServiceStartFailed` with its stderr."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **self.extra_env, "PYTHONUNBUFFERED": "1"}
         if self.log_level:
             env["LOG_LEVEL"] = self.log_level
         self.proc = subprocess.Popen(

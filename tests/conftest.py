@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.support.engine", "tests.support.datastores", "tests.support.llm"]
+pytest_plugins = [
+    "tests.support.engine",
+    "tests.support.datastores",
+    "tests.support.llm",
+    "tests.support.chat",
+]

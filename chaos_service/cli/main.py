@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from chaos_service import __version__
-from chaos_service.cli import demo, engine, llm_stub
+from chaos_service.cli import demo, engine, llm_stub, sandbox_chat
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     engine.add_parser(commands)
     llm_stub.add_parser(commands)
+    sandbox_chat.add_parser(commands)
     demo.add_parser(commands)
     return parser
 
