@@ -2,5 +2,6 @@ pytest_plugins = [
     "tests.support.engine",
     "tests.support.datastores",
     "tests.support.llm",
+    "tests.support.sandbox",
     "tests.support.chat",
 ]

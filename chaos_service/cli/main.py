@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from chaos_service import __version__
-from chaos_service.cli import demo, engine, llm_stub, sandbox_chat
+from chaos_service.cli import demo, engine, llm_stub, sandbox, sandbox_chat
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_parser(commands)
     llm_stub.add_parser(commands)
     sandbox_chat.add_parser(commands)
+    sandbox.add_parser(commands)
     demo.add_parser(commands)
     return parser
 

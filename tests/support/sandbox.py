@@ -1,0 +1,61 @@
+"""A running sandbox for tests: the whole stack on free ports in a temporary directory.
+
+Registered by tests/conftest.py. The `sandbox` fixture is shared by the whole session; it uses
+private Postgres and Redis servers, or the ones named by CHAOS_TEST_POSTGRES_URL /
+CHAOS_TEST_REDIS_URL when the server binaries are missing, and skips when neither exists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos_service.sandbox.datastores import DatastoreUnavailable, PostgresServer, RedisServer
+from chaos_service.sandbox.stack import Sandbox
+from tests.support.datastores import POSTGRES_URL_ENV, REDIS_URL_ENV
+
+
+def child_pids() -> set[int]:
+    """The live (non-zombie) child processes of this process."""
+    children = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if len(fields) > 1 and fields[0] != "Z" and int(fields[1]) == os.getpid():
+            children.add(int(entry.name))
+    return children
+
+
+def datastore_urls() -> dict[str, str]:
+    """``postgres_url`` / ``redis_url`` for the servers that cannot run locally; skips if one has no URL."""
+    urls = {}
+    for option, factory, variable in (
+        ("postgres_url", PostgresServer, POSTGRES_URL_ENV),
+        ("redis_url", RedisServer, REDIS_URL_ENV),
+    ):
+        try:
+            factory()
+        except DatastoreUnavailable as exc:
+            url = os.environ.get(variable)
+            if not url:
+                pytest.skip(f"no local server and {variable} is not set: {exc}")
+            urls[option] = url
+    return urls
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The sandbox stack (``--ports auto``, engine seed 1), started once for the session."""
+    directory = tmp_path_factory.mktemp("sandbox")
+    urls = datastore_urls()
+    with (directory / "servers.log").open("w") as log_to:
+        stack = Sandbox(directory, ports="auto", seed=1, log_to=log_to, **urls)
+        stack.start()
+        yield stack
+        stack.stop()
