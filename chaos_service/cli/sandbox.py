@@ -290,7 +290,8 @@ def _status(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     """Print a JWT for USER, signed with the running sandbox's secret."""
-    from chaos_service.sandbox.environment import ENVIRONMENT_FILE, Environment, make_token
+    from chaos_service.sandbox.chat.auth import issue_token
+    from chaos_service.sandbox.environment import ENVIRONMENT_FILE, Environment
 
     if not USER_PATTERN.fullmatch(args.user):
         return _fail(f"invalid user {args.user!r}: use 1-64 letters, digits, _ . - @")
@@ -300,7 +301,7 @@ def _token(args: argparse.Namespace) -> int:
         environment = Environment.load(args.dir.resolve() / ENVIRONMENT_FILE)
     except InvalidInput as exc:
         return _fail(str(exc))
-    print(make_token(environment.auth.secret, args.user, args.ttl))
+    print(issue_token(environment.auth.secret, args.user, args.ttl))
     return 0
 
 

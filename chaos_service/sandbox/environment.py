@@ -2,7 +2,8 @@
 
 ``environment.json`` tells probes, experiments and the ``sandbox`` commands where each part of a
 running sandbox is (see docs/sandbox.md); ``proxies.json`` holds the engine's proxies in
-Toxiproxy's ``-config`` format. Client tokens for the chat back-end come from `make_token`.
+Toxiproxy's ``-config`` format. Client tokens for the chat back-end come from
+`chaos_service.sandbox.chat.auth.issue_token`.
 """
 
 from __future__ import annotations
@@ -10,18 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jwt
-
 from chaos_service.errors import InvalidInput
+from chaos_service.sandbox.chat.auth import ALGORITHM
 
 ENVIRONMENT_FILE = "environment.json"
 PROXIES_FILE = "proxies.json"
-ALGORITHM = "HS256"
 
 
 class SandboxNotRunning(InvalidInput):
@@ -132,11 +130,6 @@ def proxies_config(proxies: dict[str, Proxy]) -> list[dict[str, Any]]:
 def write_proxies(path: Path, proxies: dict[str, Proxy]) -> None:
     """Write proxies.json for ``chaos-service engine --config`` (or ``toxiproxy-server -config``)."""
     _write_atomically(path, json.dumps(proxies_config(proxies), indent=2) + "\n")
-
-
-def make_token(secret: str, user: str, ttl: float) -> str:
-    """A JWT the chat back-end accepts: HS256 with the claims ``sub`` (`user`) and ``exp`` (now + `ttl` s)."""
-    return jwt.encode({"sub": user, "exp": int(time.time() + ttl)}, secret, algorithm=ALGORITHM)
 
 
 def _write_atomically(path: Path, text: str) -> None:

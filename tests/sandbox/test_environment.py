@@ -10,12 +10,12 @@ import jwt
 import pytest
 
 from chaos_service.errors import InvalidInput
+from chaos_service.sandbox.chat.auth import issue_token
 from chaos_service.sandbox.environment import (
     Auth,
     Environment,
     Proxy,
     SandboxNotRunning,
-    make_token,
     proxies_config,
     write_proxies,
 )
@@ -113,7 +113,7 @@ def test_proxies_json_is_toxiproxy_config(tmp_path: Path) -> None:
 
 def test_a_token_carries_sub_and_exp() -> None:
     before = time.time()
-    token = make_token(SECRET, "alice@example.com", 60)
+    token = issue_token(SECRET, "alice@example.com", 60)
     claims = jwt.decode(token, SECRET, algorithms=["HS256"])
     assert claims["sub"] == "alice@example.com"
     assert before + 59 <= claims["exp"] <= time.time() + 61
@@ -123,6 +123,6 @@ def test_a_token_carries_sub_and_exp() -> None:
 
 
 def test_an_expired_token_is_refused() -> None:
-    token = make_token(SECRET, "alice", -1)
+    token = issue_token(SECRET, "alice", -1)
     with pytest.raises(jwt.ExpiredSignatureError):
         jwt.decode(token, SECRET, algorithms=["HS256"])

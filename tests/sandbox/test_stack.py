@@ -14,8 +14,9 @@ import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from chaos_service.sandbox.chat.auth import issue_token
 from chaos_service.sandbox.datastores import DatastoreUnavailable
-from chaos_service.sandbox.environment import Environment, make_token
+from chaos_service.sandbox.environment import Environment
 from chaos_service.sandbox.stack import FIXED_PORTS, PortTaken, Sandbox, UnknownDefect
 from chaos_service.sandbox.supervisor import AlreadyRunning, process_alive, running_pid
 from chaos_service.service_process import ServiceStartFailed
@@ -105,11 +106,11 @@ def test_the_chat_back_end_is_healthy(sandbox: Sandbox) -> None:
 
 def test_the_chat_back_end_answers_through_the_websocket_proxy(sandbox: Sandbox) -> None:
     environment = sandbox.environment
-    token = make_token(environment.auth.secret, "alice", 60)
+    token = issue_token(environment.auth.secret, "alice", 60)
     with connect(f"{environment.endpoints['chat_ws']}?token={token}", open_timeout=10) as ws:
         ws.send(json.dumps({"type": "ping"}))
         assert json.loads(ws.recv(timeout=10)) == {"type": "pong"}
-    forged = make_token("another-secret-that-is-long-enough-for-hs256", "alice", 60)
+    forged = issue_token("another-secret-that-is-long-enough-for-hs256", "alice", 60)
     with (
         connect(f"{environment.endpoints['chat_ws']}?token={forged}", open_timeout=10) as ws,
         pytest.raises(ConnectionClosed) as closed,
