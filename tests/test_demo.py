@@ -8,11 +8,11 @@ def _sections(output: str) -> dict[str, dict[str, str]]:
     sections: dict[str, dict[str, str]] = {}
     current: dict[str, str] = {}
     for line in output.splitlines():
-        if re.match(r"^(redis|llm): ", line):
+        if re.match(r"^(redis|llm|the sandbox): ", line):
             current = sections.setdefault(line.split(":")[0], {})
         elif line.startswith("  ") and "  " in line.strip():
             title, _, result = line.strip().partition("  ")
-            current[title.strip()] = result
+            current[title.strip()] = result.strip()
     return sections
 
 
@@ -22,7 +22,7 @@ def test_the_demo_shows_each_fault_from_the_clients_side() -> None:
     )
     assert result.returncode == 0, result.stderr
     sections = _sections(result.stdout)
-    redis, llm = sections["redis"], sections["llm"]
+    redis, llm, chat = sections["redis"], sections["llm"], sections["the sandbox"]
     assert "200/200 ok" in redis["no faults"]
     latency = re.search(r"p50\s+([\d.]+) ms", redis["latency 100 ms ± 10 ms on replies"])
     assert latency is not None and 85 <= float(latency.group(1)) <= 200
@@ -37,4 +37,11 @@ def test_the_demo_shows_each_fault_from_the_clients_side() -> None:
     assert "finish -" in llm["stream cut cleanly after 5 events"]
     assert "error: APIError" in llm["in-stream error after 5 events"]
     assert "error:" in llm["stream reset after 5 events"]
+    assert chat["no faults"].startswith("5/5 runs completed") and "health ok" in chat["no faults"]
+    assert chat["Redis down (proxy disabled)"].startswith("5/5 runs completed")
+    assert "health degraded" in chat["Redis down (proxy disabled)"]
+    assert chat["LLM 503 on each first attempt"].startswith("5/5 runs completed")
+    assert "complete, in order, no duplicates" in chat["connection lost mid-run"]
+    defect = chat["the same, defect no_retry_on_llm_503"]
+    assert defect.startswith("0/5 runs completed") and "agent_error llm_status_503 x5" in defect
     assert "every fault removed" in result.stdout

@@ -1,7 +1,8 @@
 """The demo: real clients, real servers and the engine between them, under faults.
 
-One engine process runs every proxy; each part puts a private server behind a proxy,
-injects faults through the engine's API and prints what a real client saw.
+The first parts put a private server behind a proxy of one engine, inject faults through
+the engine's API and print what a real client saw; the last runs the sandbox's chat
+back-end behind its own engine and shows what a chat user sees.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import TextIO
 
 import httpx
 
-from chaos_service.demo import datastore, llm
+from chaos_service.demo import chat, datastore, llm
 from chaos_service.engine.process import EngineProcess
 
 
@@ -23,5 +24,7 @@ def run_demo(out: TextIO) -> int:
         datastore.run(api, say)
         say("")
         llm.run(api, say)
-    say("\ndone: every fault removed, every server and the engine stopped.")
+    say("")
+    chat.run(say)
+    say("\ndone: every fault removed, every server and engine stopped.")
     return 0
