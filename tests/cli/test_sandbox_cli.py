@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 
 from chaos_service.sandbox.chat.config import DEFECTS
 from chaos_service.sandbox.environment import Auth, Environment, Proxy
-from chaos_service.sandbox.stack import FIXED_PORTS
+from chaos_service.sandbox.stack import FIXED_PORTS, port_is_free
 from chaos_service.sandbox.supervisor import process_alive, running_pid, wait_for_exit
 
 RUN_TIMEOUT = 60.0
@@ -90,7 +90,7 @@ def test_up_status_token_down(tmp_path: Path) -> None:
 
 
 def test_up_with_a_fixed_port_taken_exits_2_and_leaves_nothing_running(tmp_path: Path) -> None:
-    port = next(port for port, _ in FIXED_PORTS.values() if _free(port))
+    port = next(port for port, _ in FIXED_PORTS.values() if port_is_free(port))
     with socket.create_server(("127.0.0.1", port)):
         up = sandbox("up", "--dir", str(tmp_path))
     assert up.returncode == 2
@@ -176,10 +176,3 @@ def test_down_after_the_supervisor_was_killed_stops_what_it_left(tmp_path: Path)
     assert not any(directory.exists() for directory in data_dirs)
     assert not (tmp_path / "environment.json").exists()
 
-
-def _free(port: int) -> bool:
-    try:
-        socket.create_server(("127.0.0.1", port)).close()
-    except OSError:
-        return False
-    return True

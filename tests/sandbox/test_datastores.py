@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -24,20 +23,10 @@ from chaos_service.sandbox.datastores import (
     PostgresServer,
     RedisServer,
 )
-from tests.support.datastores import local_or_skip
+from tests.support.datastores import local_or_skip, pg_fetch
 
 SHARED_PORTS = {5432, 6379}
 
-
-def pg_fetch(url: str, sql: str) -> Any:
-    async def run() -> Any:
-        conn = await asyncpg.connect(url, timeout=10)
-        try:
-            return await conn.fetchval(sql)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 def comm(pid: int) -> str:

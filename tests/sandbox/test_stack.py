@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 import redis
@@ -17,23 +15,14 @@ from websockets.sync.client import connect
 from chaos_service.sandbox.chat.auth import issue_token
 from chaos_service.sandbox.datastores import DatastoreUnavailable
 from chaos_service.sandbox.environment import Environment
-from chaos_service.sandbox.stack import FIXED_PORTS, PortTaken, Sandbox, UnknownDefect
+from chaos_service.sandbox.stack import FIXED_PORTS, PortTaken, Sandbox, UnknownDefect, port_is_free
 from chaos_service.sandbox.supervisor import AlreadyRunning, process_alive, running_pid
 from chaos_service.service_process import ServiceStartFailed
+from tests.support.datastores import pg_fetch
 from tests.support.sandbox import child_pids
 
 PROCESSES = ["supervisor", "postgres", "redis", "llm_stub", "engine", "chat"]
 
-
-def pg_fetch(url: str, sql: str) -> object:
-    async def run() -> object:
-        conn = await asyncpg.connect(url, timeout=10)
-        try:
-            return await conn.fetchval(sql)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 def test_environment_json_says_where_everything_runs(sandbox: Sandbox) -> None:
@@ -126,7 +115,7 @@ def test_a_second_sandbox_in_the_same_directory_is_refused(sandbox: Sandbox) -> 
 
 
 def test_a_taken_fixed_port_stops_start_before_anything_runs(tmp_path: Path) -> None:
-    port = next(port for port, _ in FIXED_PORTS.values() if _free(port))
+    port = next(port for port, _ in FIXED_PORTS.values() if port_is_free(port))
     before = child_pids()
     with (
         socket.create_server(("127.0.0.1", port)),
@@ -167,10 +156,3 @@ def test_a_failure_part_way_stops_what_was_started(sandbox: Sandbox, tmp_path: P
     assert (tmp_path / "proxies.json").exists()  # the engine was started with it
     assert running_pid(tmp_path) is None
 
-
-def _free(port: int) -> bool:
-    try:
-        socket.create_server(("127.0.0.1", port)).close()
-    except OSError:
-        return False
-    return True

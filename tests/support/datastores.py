@@ -9,10 +9,12 @@ always local, fresh for the test, and skip when the binaries are missing.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import asyncpg
 import pytest
 
 from chaos_service.sandbox.datastores import (
@@ -82,3 +84,16 @@ def _local_or_external(
         return
     with server:
         yield server
+
+
+def pg_fetch(url: str, sql: str) -> Any:
+    """One value from ``sql`` over a fresh asyncpg connection to ``url``."""
+
+    async def run() -> Any:
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -86,13 +86,6 @@ class Call:
     def planned(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
         """The stub's planned reply to the request this call sends."""
         return plan_reply(request_body(self.settings, messages, **kwargs))
-
-
-@pytest.fixture
-def llm_proxy(api: httpx.Client, llm_stub: LlmStubProcess) -> Iterator[LlmProxy]:
-    proxy = LlmProxy(api, "llm", create_http_proxy(api, llm_stub.url.removeprefix("http://"), "llm"))
-    yield proxy
-    proxy.close()
 
 
 @pytest.fixture
