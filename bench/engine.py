@@ -24,6 +24,7 @@ from bench.datastore_cases import bench_pgbench, bench_redis
 from bench.network_cases import bench_bulk, bench_rtt
 from bench.procs import ROOT, machine_cpu, raise_open_file_limit, stop_all
 from bench.report import Result, load_average, log, render, verdict
+from bench.sandbox_cases import bench_chat_sessions
 from bench.stream_cases import bench_sse_many, bench_sse_one, bench_ws_echo
 from bench.toxic_cases import bench_bandwidth_toxic, bench_churn, bench_latency_toxic
 
@@ -46,6 +47,9 @@ BENCHMARKS = (
     Benchmark("sse_one", "One LLM event stream (SSE) through an http proxy, no toxics", bench_sse_one),
     Benchmark("sse_many", "200 concurrent LLM event streams through one http proxy, no toxics", bench_sse_many),
     Benchmark("ws_echo", "WebSocket echo through a websocket proxy, no toxics", bench_ws_echo),
+    Benchmark(
+        "chat_sessions", "1,000 concurrent chat sessions, each doing an agent run (sandbox)", bench_chat_sessions
+    ),
 )
 NAMES = [b.name for b in BENCHMARKS]
 BACKGROUND_SAMPLE = 1.0  # seconds
