@@ -8,9 +8,11 @@ CHAOS_TEST_REDIS_URL when the server binaries are missing, and skips when neithe
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from chaos_service.sandbox.datastores import DatastoreUnavailable, PostgresServer, RedisServer
@@ -59,3 +61,22 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         stack.start()
         yield stack
         stack.stop()
+
+
+def wait_until_healthy(sandbox: Sandbox, timeout: float = 15.0) -> None:
+    """Until the shared sandbox's /health says ``ok`` again after a test's faults were removed.
+
+    The back-end notices a healed dependency on its own schedule (a Redis subscription is
+    re-established within a fraction of a second); there is no event to wait on from here.
+    """
+    url = sandbox.environment.endpoints["health"]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            report = httpx.get(url, timeout=5).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            report = {"status": repr(exc)}
+        if report.get("status") == "ok":
+            return
+        assert time.monotonic() < deadline, f"the sandbox stayed unhealthy: {report}"
+        time.sleep(0.05)
