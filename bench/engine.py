@@ -22,7 +22,9 @@ from types import FrameType
 from bench.common import FULL, QUICK, Settings
 from bench.datastore_cases import bench_pgbench, bench_redis
 from bench.network_cases import bench_bulk, bench_rtt
+from bench.probe_cases import bench_probe_users
 from bench.procs import ROOT, machine_cpu, raise_open_file_limit, stop_all
+from bench.recovery_cases import bench_recovery
 from bench.report import Result, load_average, log, render, verdict
 from bench.sandbox_cases import bench_chat_sessions
 from bench.stream_cases import bench_sse_many, bench_sse_one, bench_ws_echo
@@ -50,6 +52,10 @@ BENCHMARKS = (
     Benchmark(
         "chat_sessions", "1,000 concurrent chat sessions, each doing an agent run (sandbox)", bench_chat_sessions
     ),
+    Benchmark(
+        "probe_users", "1,000 chat virtual users, open-loop probes with every checker on (sandbox)", bench_probe_users
+    ),
+    Benchmark("recovery", "Recovery-time error against ground truth, 20 trials", bench_recovery),
 )
 NAMES = [b.name for b in BENCHMARKS]
 BACKGROUND_SAMPLE = 1.0  # seconds
