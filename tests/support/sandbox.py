@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -80,3 +80,24 @@ def wait_until_healthy(sandbox: Sandbox, timeout: float = 15.0) -> None:
             return
         assert time.monotonic() < deadline, f"the sandbox stayed unhealthy: {report}"
         time.sleep(0.05)
+
+
+@pytest.fixture
+def sandbox_with(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Sandbox]]:
+    """A factory: ``sandbox_with("no_retry_on_llm_503")`` starts a sandbox of its own with those defects."""
+    started: list[Sandbox] = []
+    logs = []
+
+    def start(*defects: str) -> Sandbox:
+        directory = tmp_path_factory.mktemp("sandbox-" + ("-".join(defects) or "healthy"))
+        log_to = (directory / "servers.log").open("w")
+        logs.append(log_to)
+        stack = Sandbox(directory / "stack", ports="auto", defects=defects, log_to=log_to, **datastore_urls())
+        started.append(stack.start())
+        return stack
+
+    yield start
+    for stack in started:
+        stack.stop()
+    for log_to in logs:
+        log_to.close()
