@@ -50,6 +50,21 @@ def chaos(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "chaos_service", *args], capture_output=True, text=True, timeout=120)
 
 
+def start_until_applied(path: Path, env_file: Path) -> subprocess.Popen[str]:
+    """``chaos-service run`` in the background, returned once it reports its fault applied."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaos_service", "run", str(path), "--env", str(env_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "fault slow applied" in line:
+            return proc
+    raise AssertionError(f"the fault was never applied: {proc.communicate(timeout=30)}")
+
+
 def redis_toxics(sandbox: Sandbox) -> list[str]:
     response = httpx.get(f"{sandbox.environment.engine}/proxies/redis/toxics", timeout=5)
     return [toxic["name"] for toxic in response.json()]
@@ -79,16 +94,7 @@ def test_a_passing_run_exits_0_and_writes_matching_journal_junit_and_html(
 
 
 def test_sigterm_removes_the_faults_at_once_and_exits_3(tmp_path: Path, env_file: Path, sandbox: Sandbox) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chaos_service", "run", str(experiment(tmp_path, "60s")), "--env", str(env_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "fault slow applied" in line:
-            break
+    proc = start_until_applied(experiment(tmp_path, "60s"), env_file)
     assert redis_toxics(sandbox) != []
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
@@ -98,20 +104,10 @@ def test_sigterm_removes_the_faults_at_once_and_exits_3(tmp_path: Path, env_file
 
 
 def test_a_sigkilled_run_leaves_no_fault_once_the_ttl_passes(tmp_path: Path, env_file: Path, sandbox: Sandbox) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chaos_service", "run", str(experiment(tmp_path, "2s", "1s")), "--env", str(env_file)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "fault slow applied" in line:
-            break
+    proc = start_until_applied(experiment(tmp_path, "2s", "1s"), env_file)
     killed_at = time.monotonic()
     proc.kill()
-    proc.wait(timeout=10)
-    proc.stdout.close()
+    proc.communicate(timeout=10)
     assert redis_toxics(sandbox) != []  # nobody removed it…
     while redis_toxics(sandbox):  # …until the engine does, at the ttl (3 s); there is no event to await
         assert time.monotonic() - killed_at < 10, "the toxic outlived its ttl"
