@@ -7,16 +7,15 @@ import asyncio
 import gc
 import os
 import resource
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench.common import QUICK, Settings
 from bench.procs import BenchError, Usage, machine_percent, reset_peak_rss, usage
 from bench.report import Result, Row, fmt, log, percentile
+from bench.sandbox_cases import running_sandbox
 from chaos_service.probes.checkers.delivery import DeliveryReport
 from chaos_service.probes.checkers.sequence import check_run
 from chaos_service.probes.kinds.chat import ChatVirtualUser
@@ -24,7 +23,6 @@ from chaos_service.probes.kinds.crowd import VirtualUsers
 from chaos_service.probes.records import ProbeResult
 from chaos_service.runtime import run_async
 from chaos_service.sandbox.environment import Environment
-from chaos_service.sandbox.stack import Sandbox
 
 USERS = 1000
 PERIOD = 20.0  # seconds between one user's messages: 50 runs/s in all, half what the back-end sustains
@@ -129,23 +127,15 @@ def bench_probe_users(settings: Settings, result: Result) -> None:
     run; attempts OK / total; the time the checkers take (the sequence checks over every run, re-timed
     after the run, and the delivery reports). Targets: p99 scheduling lag ≤ 10 ms; every attempt OK."""
     duration = QUICK_DURATION if settings == QUICK else DURATION
-    with tempfile.TemporaryDirectory(prefix="chaos-bench-probes-") as tmp:
-        sandbox_log = Path(tmp) / "sandbox.log"
-        with sandbox_log.open("w") as log_to:
-            sandbox = Sandbox(Path(tmp) / "sandbox", ports="auto", log_to=log_to)
-            try:
-                started = time.monotonic()
-                environment = sandbox.start().environment
-                startup = time.monotonic() - started
-                if not environment.endpoints["chat_ws"].startswith("ws://127.0.0.1:"):
-                    raise BenchError(f"not a local WebSocket URL: {environment.endpoints['chat_ws']}")
-                log(f"    {USERS:,} users, one message every {PERIOD:g} s each, for {duration:g} s")
-                measured = run_async(_run_users(environment, duration))
-            finally:
-                sandbox.stop()
-        logged = sandbox_log.read_text(errors="replace").splitlines()
+    with running_sandbox("chaos-bench-probes-") as sandbox:
+        environment = sandbox.environment
+        assert environment is not None
+        if not environment.endpoints["chat_ws"].startswith("ws://127.0.0.1:"):
+            raise BenchError(f"not a local WebSocket URL: {environment.endpoints['chat_ws']}")
+        log(f"    {USERS:,} users, one message every {PERIOD:g} s each, for {duration:g} s")
+        measured = run_async(_run_users(environment, duration))
     _rows(result, measured)
-    result.notes += _notes(measured, duration, startup, logged)
+    result.notes += _notes(measured, duration, sandbox.startup, sandbox.logged)
 
 
 def _ms(seconds: Sequence[float], pct: float) -> float:

@@ -10,8 +10,9 @@ import re
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -264,27 +265,46 @@ def bench_chat_sessions(settings: Settings, result: Result) -> None:
     seconds over the runs, from /proc/PID/status and /proc/PID/stat. Targets: every run completes on
     both paths; runs/s through the proxy ≥ 50% of direct."""
     rounds = QUICK_ROUNDS if settings == QUICK else ROUNDS
-    with tempfile.TemporaryDirectory(prefix="chaos-bench-sandbox-") as tmp:
-        sandbox_log = Path(tmp) / "sandbox.log"
-        with sandbox_log.open("w") as log_to:
+    with running_sandbox("chaos-bench-sandbox-") as sandbox:
+        environment = sandbox.environment
+        assert environment is not None
+        crowd = Crowd(environment, sandbox.log_path)
+        direct, proxied = environment.direct["chat_ws"], environment.endpoints["chat_ws"]
+        for url in (direct, proxied):
+            if not url.startswith("ws://127.0.0.1:"):
+                raise BenchError(f"not a local WebSocket URL: {url}")
+        warmup = crowd.wave(proxied)
+        log(f"    warm-up wave through the proxy: {warmup.completed:,} of {SESSIONS:,} runs completed")
+        directs, proxieds = alternate(rounds, lambda: crowd.wave(direct), lambda: crowd.wave(proxied))
+    _rows(result, directs, proxieds)
+    result.notes += _notes(directs, proxieds, warmup, sandbox.startup, sandbox.logged)
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox started for one benchmark: where it runs, how long it took to start, what it logged."""
+
+    log_path: Path
+    environment: Environment | None = None
+    startup: float = 0.0
+    logged: list[str] = field(default_factory=list)  # filled in once the sandbox has stopped
+
+
+@contextmanager
+def running_sandbox(prefix: str) -> Iterator[RunningSandbox]:
+    """A sandbox (ports auto, in a temporary directory) for the block; stopped after it, whatever happens."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        running = RunningSandbox(Path(tmp) / "sandbox.log")
+        with running.log_path.open("w") as log_to:
             sandbox = Sandbox(Path(tmp) / "sandbox", ports="auto", log_to=log_to)
             try:
                 started = time.monotonic()
-                environment = sandbox.start().environment
-                startup = time.monotonic() - started
-                crowd = Crowd(environment, sandbox_log)
-                direct, proxied = environment.direct["chat_ws"], environment.endpoints["chat_ws"]
-                for url in (direct, proxied):
-                    if not url.startswith("ws://127.0.0.1:"):
-                        raise BenchError(f"not a local WebSocket URL: {url}")
-                warmup = crowd.wave(proxied)
-                log(f"    warm-up wave through the proxy: {warmup.completed:,} of {SESSIONS:,} runs completed")
-                directs, proxieds = alternate(rounds, lambda: crowd.wave(direct), lambda: crowd.wave(proxied))
+                running.environment = sandbox.start().environment
+                running.startup = time.monotonic() - started
+                yield running
             finally:
                 sandbox.stop()
-        logged = sandbox_log.read_text(errors="replace").splitlines()
-    _rows(result, directs, proxieds)
-    result.notes += _notes(directs, proxieds, warmup, startup, logged)
+        running.logged = running.log_path.read_text(errors="replace").splitlines()
 
 
 def _rows(result: Result, directs: list[Wave], proxied: list[Wave]) -> None:
