@@ -1,6 +1,6 @@
 """Turning a run's probe results into summaries, metrics and check verdicts. Pure: no I/O.
 
-Probe results carry raw monotonic times; ``t0`` is the run's origin on that clock.
+Probe results carry raw monotonic times, as do the fault span's instants.
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ def summarize(
     plan: ProbePlan,
     results: Sequence[ProbeResult],
     *,
-    t0: float,
     span: FaultSpan,
     window_end: float,
     probers: int,

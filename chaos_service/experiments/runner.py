@@ -283,7 +283,6 @@ class ExperimentRunner:
             evaluation.summarize(
                 plan,
                 self.results.get(plan.name, []),
-                t0=self.t0,
                 span=span,
                 window_end=self.t_end or time.monotonic(),
                 probers=probers.get(plan.name, 1),
