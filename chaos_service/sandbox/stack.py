@@ -41,14 +41,17 @@ from chaos_service.sandbox.environment import (
     write_proxies,
 )
 from chaos_service.sandbox.llm_stub.process import LlmStubProcess
+from chaos_service.sandbox.reaper import Reaper
 from chaos_service.sandbox.supervisor import DirectoryLock
-from chaos_service.service_process import ServiceProcess
+from chaos_service.service_process import ServiceProcess, ServiceStartFailed
 
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 SERVICE_LOG_LEVEL = "warning"
 HEALTH_TIMEOUT = 15.0
+#: How often free ports are chosen afresh when one was taken before the engine bound it.
+PORT_ATTEMPTS = 3
 
 PortMode = Literal["fixed", "auto"]
 Datastore = PostgresServer | RedisServer | ExternalServer
@@ -190,6 +193,7 @@ class Sandbox:
         self._datastores: list[PostgresServer | RedisServer] = []
         self._services: list[_Service] = []
         self._environment: Environment | None = None
+        self._reaper: Reaper | None = None
 
     @property
     def environment_path(self) -> Path:
@@ -254,29 +258,30 @@ class Sandbox:
         with contextlib.suppress(FileNotFoundError):
             self.environment_path.unlink()
         log_to = self._log_to or sys.stderr
+        # Whatever ends this process, what it started here does not outlive it.
+        self._reaper = Reaper()
         for server in (postgres, redis):
             if not isinstance(server, ExternalServer):
                 self._datastores.append(server)
                 server.start()
+                self._reaper.watch({server.kind: server.pid})
         stub_port = ports.llm_stub if ports else 0
         stub = self._service("llm_stub", LlmStubProcess(port=stub_port, log_level=SERVICE_LOG_LEVEL), log_to)
-        stub_address = _address(stub.process.url)
-        ports = ports or Ports.plan("auto")
-        proxies, endpoints, direct = _wiring(ports, postgres, redis, stub_address)
-        write_proxies(self.proxies_path, proxies)
-        engine_args = ["--config", str(self.proxies_path)]
-        if self.seed is not None:
-            engine_args += ["--seed", str(self.seed)]
-        engine = EngineProcess(*engine_args, port=ports.engine, log_level=SERVICE_LOG_LEVEL)
-        self._service("engine", engine, log_to)
-
         secret = secrets.token_urlsafe(32)
-        chat_args = ["--postgres-url", endpoints["postgres"], "--redis-url", endpoints["redis"]]
-        chat_args += ["--llm-url", endpoints["llm"]]
-        for defect in self.defects:
-            chat_args += ["--defect", defect]
-        chat = ChatProcess(*chat_args, port=ports.chat, log_level=SERVICE_LOG_LEVEL, env={SECRET_VARIABLE: secret})
-        self._service("chat", chat, log_to)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            planned = ports or Ports.plan("auto")
+            started = len(self._services)
+            try:
+                engine, proxies, endpoints, direct = self._start_proxied(planned, postgres, redis, stub, secret)
+                break
+            except ServiceStartFailed as exc:
+                # Free ports are only free when chosen: another process may bind one before the engine
+                # or the chat back-end does. Planning afresh is the cure; fixed ports have no other.
+                if ports is not None or attempt == PORT_ATTEMPTS or "address already in use" not in str(exc).lower():
+                    raise
+                log.info("a chosen port was taken meanwhile (%s); choosing again", exc)
+                while len(self._services) > started:
+                    self._services.pop().stop()
         _wait_healthy(endpoints["health"])
 
         processes = {"supervisor": os.getpid()}
@@ -294,10 +299,33 @@ class Sandbox:
         )
         self._environment.write(self.environment_path)
 
+    def _start_proxied(
+        self, ports: Ports, postgres: Datastore, redis: Datastore, stub: _Service, secret: str
+    ) -> tuple[EngineProcess, dict[str, Proxy], dict[str, str], dict[str, str]]:
+        """Start the engine with its proxies on `ports`, then the chat back-end behind them."""
+        proxies, endpoints, direct = _wiring(ports, postgres, redis, _address(stub.process.url))
+        write_proxies(self.proxies_path, proxies)
+        engine_args = ["--config", str(self.proxies_path)]
+        if self.seed is not None:
+            engine_args += ["--seed", str(self.seed)]
+        engine = EngineProcess(*engine_args, port=ports.engine, log_level=SERVICE_LOG_LEVEL)
+        log_to = self._log_to or sys.stderr
+        self._service("engine", engine, log_to)
+        chat_args = ["--postgres-url", endpoints["postgres"], "--redis-url", endpoints["redis"]]
+        chat_args += ["--llm-url", endpoints["llm"]]
+        for defect in self.defects:
+            chat_args += ["--defect", defect]
+        chat = ChatProcess(*chat_args, port=ports.chat, log_level=SERVICE_LOG_LEVEL, env={SECRET_VARIABLE: secret})
+        self._service("chat", chat, log_to)
+        return engine, proxies, endpoints, direct
+
     def _service(self, name: str, process: ServiceProcess, log_to: IO[str]) -> _Service:
         service = _Service(name, process, log_to)
         self._services.append(service)
-        return service.start()
+        service.start()
+        if self._reaper is not None:
+            self._reaper.watch({name: process.pid})
+        return service
 
     def stop(self) -> None:
         """Stop everything in reverse order and remove the private servers' data; never raises."""
@@ -313,6 +341,9 @@ class Sandbox:
             except Exception:
                 log.exception("could not stop %s", server.kind)
         self._datastores.clear()
+        if self._reaper is not None:
+            self._reaper.stopped()
+            self._reaper = None
         self._environment = None
         if self._lock.held:
             with contextlib.suppress(OSError):

@@ -89,6 +89,7 @@ def test_up_status_token_down(tmp_path: Path) -> None:
     assert f"no sandbox is running in {directory}: run `chaos-service sandbox up" in after.stderr
 
 
+@pytest.mark.serial  # the fixed ports are shared by the whole machine
 def test_up_with_a_fixed_port_taken_exits_2_and_leaves_nothing_running(tmp_path: Path) -> None:
     port = next(port for port, _ in FIXED_PORTS.values() if port_is_free(port))
     with socket.create_server(("127.0.0.1", port)):
@@ -160,7 +161,7 @@ def test_down_clears_a_stale_environment(tmp_path: Path) -> None:
     assert not (tmp_path / "environment.json").exists()
 
 
-def test_down_after_the_supervisor_was_killed_stops_what_it_left(tmp_path: Path) -> None:
+def test_after_the_supervisor_was_killed_nothing_is_left_and_down_clears_up(tmp_path: Path) -> None:
     up = sandbox("up", "--dir", str(tmp_path), "--ports", "auto")
     assert up.returncode == 0, up.stderr
     processes = Environment.load(tmp_path / "environment.json").processes
@@ -168,11 +169,14 @@ def test_down_after_the_supervisor_was_killed_stops_what_it_left(tmp_path: Path)
     data_dirs = [next(d for d in (cwd, *cwd.parents) if d.name.startswith("chaos-")) for cwd in cwds]
     os.kill(processes["supervisor"], signal.SIGKILL)
     assert wait_for_exit(processes["supervisor"], 10)
+    # The reaper stops the processes; `down`, run at once, stops whatever it has not yet stopped.
     down = sandbox("down", "--dir", str(tmp_path))
     assert down.returncode == 0, down.stderr
-    assert "killed processes left running: postgres" in down.stdout
     for name, pid in processes.items():
         assert not process_alive(pid), f"{name} (pid {pid}) still runs"
-    assert not any(directory.exists() for directory in data_dirs)
+    deadline = time.monotonic() + 10  # the reaper may still be removing what it found first
+    while any(directory.exists() for directory in data_dirs):
+        assert time.monotonic() < deadline, data_dirs
+        time.sleep(0.05)
     assert not (tmp_path / "environment.json").exists()
 

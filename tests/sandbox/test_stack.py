@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 from pathlib import Path
@@ -15,7 +16,15 @@ from websockets.sync.client import connect
 from chaos_service.sandbox.chat.auth import issue_token
 from chaos_service.sandbox.datastores import DatastoreUnavailable
 from chaos_service.sandbox.environment import Environment
-from chaos_service.sandbox.stack import FIXED_PORTS, PortTaken, Sandbox, UnknownDefect, port_is_free
+from chaos_service.sandbox.stack import (
+    FIXED_PORTS,
+    PortMode,
+    Ports,
+    PortTaken,
+    Sandbox,
+    UnknownDefect,
+    port_is_free,
+)
 from chaos_service.sandbox.supervisor import AlreadyRunning, process_alive, running_pid
 from chaos_service.service_process import ServiceStartFailed
 from tests.support.datastores import pg_fetch
@@ -114,6 +123,7 @@ def test_a_second_sandbox_in_the_same_directory_is_refused(sandbox: Sandbox) -> 
     assert Environment.load(sandbox.environment_path) == sandbox.environment  # untouched
 
 
+@pytest.mark.serial  # the fixed ports are shared by the whole machine
 def test_a_taken_fixed_port_stops_start_before_anything_runs(tmp_path: Path) -> None:
     port = next(port for port, _ in FIXED_PORTS.values() if port_is_free(port))
     before = child_pids()
@@ -156,3 +166,26 @@ def test_a_failure_part_way_stops_what_was_started(sandbox: Sandbox, tmp_path: P
     assert (tmp_path / "proxies.json").exists()  # the engine was started with it
     assert running_pid(tmp_path) is None
 
+
+
+def test_a_free_port_taken_before_the_engine_binds_it_is_chosen_again(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process binds a chosen port between choosing and binding: the sandbox chooses afresh.
+    plan = Ports.plan
+    squatter = socket.create_server(("127.0.0.1", 0))
+    taken = squatter.getsockname()[1]
+    plans: list[Ports] = []
+
+    def plan_with_a_taken_port_first(mode: PortMode) -> Ports:
+        ports = plan(mode)
+        plans.append(dataclasses.replace(ports, redis=taken) if not plans else ports)
+        return plans[-1]
+
+    monkeypatch.setattr(Ports, "plan", plan_with_a_taken_port_first)
+    direct = sandbox.environment.direct
+    second = Sandbox(tmp_path, ports="auto", postgres_url=direct["postgres"], redis_url=direct["redis"])
+    with squatter, second:
+        assert len(plans) == 2
+        assert second.environment.proxies["redis"].listen == f"127.0.0.1:{plans[1].redis}"
+        assert redis.Redis.from_url(second.environment.endpoints["redis"]).ping()

@@ -20,8 +20,9 @@ from chaos_service.sandbox.stack import Sandbox
 from tests.support.datastores import POSTGRES_URL_ENV, REDIS_URL_ENV
 
 
-def child_pids() -> set[int]:
-    """The live (non-zombie) child processes of this process."""
+def child_pids(parent: int | None = None) -> set[int]:
+    """The live (non-zombie) child processes of ``parent`` (default: this process)."""
+    parent = os.getpid() if parent is None else parent
     children = set()
     for entry in Path("/proc").iterdir():
         try:
@@ -29,7 +30,7 @@ def child_pids() -> set[int]:
         except OSError:
             continue
         fields = stat.rpartition(")")[2].split()
-        if len(fields) > 1 and fields[0] != "Z" and int(fields[1]) == os.getpid():
+        if len(fields) > 1 and fields[0] != "Z" and int(fields[1]) == parent:
             children.add(int(entry.name))
     return children
 
