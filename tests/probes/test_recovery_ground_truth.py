@@ -13,6 +13,8 @@ from chaos_service.probes.stats.recovery import Measured
 from tests.support.engine import EngineProcess
 from tests.support.recovering import RecoveringServer, recovery_trial
 
+pytestmark = pytest.mark.serial
+
 PERIOD = 0.05
 
 

@@ -15,7 +15,8 @@ never arrived). Runs unfinished after ``run_timeout`` are given up; an applicati
 code (4000-4999, e.g. 4401 for a refused token) is not retried.
 
 An attempt is OK when its run ended with ``agent_completed``, its events as delivered
-pass `check_run`, their ``seq`` run from 0 to the terminal one exactly once and in
+pass `check_run` against the user's run grammar (``sequence``; by default the sandbox's,
+`DEFAULT_RUN_SPEC`), their ``seq`` run from 0 to the terminal one exactly once and in
 order, and no other user's event arrived since the previous attempt was graded; else
 INVALID with every reason. A connection that cannot be opened or refuses the user is an
 ERROR; a run that never ends, a TIMEOUT at the runner's deadline. Details: ``connect_s``
@@ -44,7 +45,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from chaos_service.probes.checkers.delivery import DeliveryReport, check_delivery
-from chaos_service.probes.checkers.sequence import check_run
+from chaos_service.probes.checkers.sequence import DEFAULT_RUN_SPEC, RunSpec, check_run
 from chaos_service.probes.kinds.base import ProbeFailure, positive, verdict
 from chaos_service.probes.records import Observation
 from chaos_service.sandbox.chat.events import AGENT_COMPLETED, AGENT_STARTED, AGENT_THINKING, TERMINAL
@@ -53,6 +54,15 @@ CONTENT = "[[stub tokens=5]]"
 MAX_RECONNECT_TRIES = 10_000  # per outage; the run_timeout ends an outage's retries long before
 MAX_RESUME_RETRIES = 3  # per run, after the back-end answered a resume with an error
 PING = json.dumps({"type": "ping"})
+
+
+def run_spec(pattern: str) -> RunSpec:
+    """The run grammar ``pattern`` with tool calls paired by ``data.call_id``, as in `DEFAULT_RUN_SPEC`.
+
+    Raises:
+        InvalidInput: ``pattern`` is not a valid run grammar.
+    """
+    return RunSpec(pattern, pairs=DEFAULT_RUN_SPEC.pairs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +106,11 @@ class ChatRun:
 
 
 class ChatVirtualUser:
-    """``user`` on the chat endpoint ``url`` (``ws://…/ws``) with ``token``; each call is one attempt."""
+    """``user`` on the chat endpoint ``url`` (``ws://…/ws``) with ``token``; each call is one attempt.
+
+    ``sequence`` is the run grammar every run is checked against: a pattern (see `run_spec`)
+    or a `RunSpec`; default `DEFAULT_RUN_SPEC`.
+    """
 
     def __init__(
         self,
@@ -105,6 +119,7 @@ class ChatVirtualUser:
         token: str,
         *,
         content: str = CONTENT,
+        sequence: str | RunSpec | None = None,
         open_timeout: float = 10.0,
         idle_timeout: float = 5.0,
         close_timeout: float = 2.0,
@@ -122,6 +137,7 @@ class ChatVirtualUser:
         self.user = user
         self.url = f"{url}{'&' if '?' in url else '?'}token={quote(token)}"
         self.content = content
+        self.spec = _spec(sequence)
         self.open_timeout, self.idle_timeout, self.close_timeout = open_timeout, idle_timeout, close_timeout
         self.backoff, self.max_backoff, self.run_timeout = backoff, max_backoff, run_timeout
         self.arrivals: list[Arrival] = []
@@ -154,7 +170,7 @@ class ChatVirtualUser:
         expected = [(run.run_id, seq) for run in self.runs.values() if run.terminal is not None and run.run_id
                     for seq in range(_last(run.terminal) + 1)]  # fmt: skip
         received = [a.message for a in self.arrivals if "seq" in a.message]
-        return check_delivery(expected, received, subscriber=self.user)
+        return check_delivery(expected, received, subscriber=self.user, spec=self.spec)
 
     # -- one attempt --------------------------------------------------------------------------
 
@@ -179,8 +195,9 @@ class ChatVirtualUser:
     def _grade(self, run: ChatRun, connect_s: float, reconnects: int) -> Observation:
         terminal, ended, run_id = run.terminal or {}, run.ended_at or run.sent, run.run_id or ""
         data = terminal.get("data")
-        sequence = check_run(run.events)
-        report = check_delivery([(run_id, seq) for seq in range(_last(terminal) + 1)], run.events, subscriber=self.user)
+        sequence = check_run(run.events, self.spec)
+        expected = [(run_id, seq) for seq in range(_last(terminal) + 1)]
+        report = check_delivery(expected, run.events, subscriber=self.user, spec=self.spec)
         fresh, self._graded = self.arrivals[self._graded :], len(self.arrivals)
         leaks = sum(1 for a in fresh if a.message.get("user_id") not in (None, self.user))
         reasons = [
@@ -393,6 +410,12 @@ class ChatVirtualUser:
         await asyncio.gather(*tasks, return_exceptions=True)
         for run in list(self._open.values()):
             self._finish(run, "the virtual user was closed")
+
+
+def _spec(sequence: str | RunSpec | None) -> RunSpec:
+    if sequence is None:
+        return DEFAULT_RUN_SPEC
+    return run_spec(sequence) if isinstance(sequence, str) else sequence
 
 
 def _seqs(keys: Sequence[tuple[str, int]]) -> str:

@@ -47,6 +47,8 @@ class Run:
     next_seq: int = 0
     delivered: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)
+    #: The tool call whose ``tool_executing`` is stored and whose ``tool_completed`` is not.
+    open_tool: dict[str, Any] | None = None
 
 
 class Agent:
@@ -135,6 +137,10 @@ class Agent:
         await self.store.append_event(event)
         # Counted once stored: a failed write leaves no hole in the run's seq, a stored one is never reused.
         run.next_seq = event.seq + 1
+        if kind == TOOL_EXECUTING:
+            run.open_tool = {"tool": data["tool"], "call_id": data["call_id"]}
+        elif kind == TOOL_COMPLETED:
+            run.open_tool = None
         await self.fanout.publish(event)
         run.delivered += 1
 
@@ -150,23 +156,34 @@ class Agent:
             log.warning("run %s: could not record its outcome: %s", run.run_id, exc)
 
     async def _fail(self, run: Run, reason: str, detail: str) -> None:
-        """End the run with agent_error: stored and published if possible, delivered regardless."""
+        """End the run with agent_error: stored and published if possible, delivered regardless.
+
+        A tool call left open is closed first with a failed ``tool_completed``, so that the run
+        keeps its grammar: every ``tool_executing`` is answered before the terminal event."""
         if run.delivered == 0:
             # Nothing reached the client: open the run so that it still has its shape.
             started = {"client_msg_id": run.client_msg_id}
             self.hub.deliver(RunEvent.create(run.run_id, 0, run.user_id, AGENT_STARTED, time.time(), started))
             run.next_seq = max(run.next_seq, 1)
-        error = self._next_event(run, AGENT_ERROR, {"error": detail, "reason": reason})
+        closing: list[RunEvent] = []
+        if run.open_tool is not None:
+            failed = {**run.open_tool, "error": reason}
+            run.open_tool = None
+            closing.append(self._next_event(run, TOOL_COMPLETED, failed))
+        closing.append(self._next_event(run, AGENT_ERROR, {"error": detail, "reason": reason}))
+        published = 0
         try:
             async with asyncio.timeout(FINAL_EVENT_BUDGET):
-                await self.store.append_event(error)
-                await self.fanout.publish(error)
+                for event in closing:
+                    await self.store.append_event(event)
+                    await self.fanout.publish(event)
+                    published += 1
                 await self.store.finish_run(run.run_id, "error")
             return
         except (TimeoutError, StoreUnavailable, RedisUnavailable) as exc:
-            log.warning("run %s: agent_error delivered directly (%r)", run.run_id, exc)
-        self.hub.deliver(error)
-
+            log.warning("run %s: its last events delivered directly (%r)", run.run_id, exc)
+        for event in closing[published:]:
+            self.hub.deliver(event)
 
 def _assistant_turn(text: str, calls: tuple[ToolCall, ...] | list[ToolCall]) -> dict[str, Any]:
     return {

@@ -17,6 +17,8 @@ from chaos_service.probes.schedule import OpenLoopRunner, Schedule
 from chaos_service.sandbox.chat.auth import issue_token
 from tests.support.chat import ChatStack
 
+TOOL_RUN = "[[stub tool=lookup_order tokens=3]]"  # agent_started, a tool call, 3 tokens, agent_completed
+NO_TOOLS = "agent_started agent_thinking* (agent_completed | agent_error)"
 SLOW_RUN = "[[stub tokens=20 pace_ms=20]]"  # 22 events over ~0.4 s: a drop after seq 3 lands mid-run
 EVENTS_OF_SLOW_RUN = 22
 
@@ -175,3 +177,24 @@ def test_an_agent_error_is_invalid_with_its_reason(chat_stack: Callable[..., Cha
     observation = asyncio.run(attempt(user_of(stack, "erin")))
     assert not observation.valid and observation.reason == "agent_error (llm_status_503)"
     assert observation.details["terminal"] == "agent_error" and observation.details["lost"] == []
+
+
+def test_a_sequence_that_forbids_tools_marks_a_tool_run_invalid(chat_stack: Callable[..., ChatStack]) -> None:
+    stack = chat_stack()
+    strict = user_of(stack, "strict", content=TOOL_RUN, sequence=NO_TOOLS)
+    default = user_of(stack, "default", content=TOOL_RUN)
+    rejected, accepted = asyncio.run(attempt(strict)), asyncio.run(attempt(default))
+    assert accepted.valid, accepted.reason
+    assert default.delivery_report().ok, default.delivery_report().summary()
+    assert not rejected.valid
+    assert rejected.reason is not None and rejected.reason.startswith("sequence: event 1: got tool_executing")
+    assert (rejected.details["terminal"], rejected.details["lost"]) == ("agent_completed", [])  # only the grammar
+    assert list(strict.delivery_report().invalid_delivered) == [rejected.details["run_id"]]
+
+
+def test_a_sequence_accepts_the_runs_it_describes(chat_stack: Callable[..., ChatStack]) -> None:
+    stack = chat_stack()
+    user = user_of(stack, "plain", sequence=NO_TOOLS)  # the default content: 5 tokens, no tool
+    observation = asyncio.run(attempt(user))
+    assert observation.valid, observation.reason
+    assert user.delivery_report().ok, user.delivery_report().summary()

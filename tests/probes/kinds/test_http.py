@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chaos_service.errors import InvalidInput
@@ -86,6 +88,35 @@ def test_a_body_that_is_not_json_fails_a_field_check(env: Environment, faults: F
     assert not observation.valid
     assert observation.reason == "the body is not JSON"
     assert observation.details["status"] == 502
+
+
+def test_request_headers_reach_the_server(env: Environment, faults: Faults) -> None:
+    # fail_attempts fails a request's first attempt unless its x-stainless-retry-count header numbers it past that
+    url = f"{env.endpoints['llm']}/models"
+    numbered = HttpProbe(url, headers={"x-stainless-retry-count": "1"})
+    with faults.toxic("llm", "fail_attempts", attempts=1, status=503, path="/v1/models"):
+        observation = attempt(numbered)
+        with pytest.raises(UnexpectedStatus, match="HTTP 503"):
+            attempt(HttpProbe(url))  # the same request without the header
+    assert observation.valid, observation.reason
+
+
+def test_a_request_body_reaches_the_server(env: Environment) -> None:
+    url = f"{env.endpoints['llm']}/chat/completions"
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stub": {"text": "pong"}}
+    probe = HttpProbe(
+        url,
+        method="POST",
+        headers={"content-type": "application/json"},
+        body=json.dumps(request).encode(),
+        json_field="choices.0.message.content",
+        json_value="pong",  # the stub answers what the body scripts
+    )
+    observation = attempt(probe)
+    assert observation.valid, observation.reason
+    assert observation.details["field"] == "pong"
+    with pytest.raises(UnexpectedStatus, match="HTTP 400"):
+        attempt(HttpProbe(url, method="POST"))  # no body
 
 
 def test_options_are_checked() -> None:

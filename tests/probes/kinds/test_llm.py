@@ -114,6 +114,26 @@ def test_a_client_error_is_not_retried(env: Environment) -> None:
         attempt(probe)
 
 
+def test_a_retry_waits_for_the_backoff(env: Environment, faults: Faults) -> None:
+    with faults.toxic("llm", "fail_attempts", attempts=1, status=503, path=CHAT):
+        observation = attempt(stub_probe(env, tokens=3, pace_ms=0, retries=1, backoff=0.3))
+    assert observation.valid, observation.reason
+    assert observation.details["statuses"] == [503, 200]
+    assert observation.details["headers_s"] >= 0.3 - SLACK  # the retry's answer, sent after the pause
+
+
+def test_a_slow_stream_fails_the_latency_threshold(env: Environment, faults: Faults) -> None:
+    probe = stub_probe(env, tokens=5, pace_ms=0, max_latency=0.3)
+    with faults.toxic("llm", "sse_delay", delay=50, path=CHAT):  # 9 events, 50 ms each
+        observation = attempt(probe)
+    assert not observation.valid
+    assert observation.reason is not None and observation.reason.startswith("latency ")  # not TTFT: unchecked
+    assert "over the 300.0 ms threshold" in observation.reason
+    assert observation.details["completed_s"] > 0.3
+    healthy = attempt(probe)
+    assert healthy.valid, healthy.reason
+
+
 def test_a_stalled_stream_times_out_at_the_deadline(env: Environment, faults: Faults) -> None:
     began = time.monotonic()
     with faults.toxic("llm", "sse_stall", after=3, duration=0, path=CHAT):
@@ -144,3 +164,7 @@ def test_options_are_checked() -> None:
         LlmStreamProbe("http://127.0.0.1:1/v1", retries=-1)
     with pytest.raises(InvalidInput, match="max_ttft"):
         LlmStreamProbe("http://127.0.0.1:1/v1", max_ttft=0)
+    with pytest.raises(InvalidInput, match="backoff"):
+        LlmStreamProbe("http://127.0.0.1:1/v1", backoff=-1)
+    with pytest.raises(InvalidInput, match="max_latency"):
+        LlmStreamProbe("http://127.0.0.1:1/v1", max_latency=0)

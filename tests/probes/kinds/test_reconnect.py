@@ -91,6 +91,17 @@ def test_a_slow_pong_fails_the_threshold(env: Environment, faults: Faults) -> No
     assert observation.details["rtt_s"] >= 0.15 - SLACK
 
 
+def test_a_pong_within_the_threshold_passes_it(env: Environment, faults: Faults) -> None:
+    probe = ReconnectProbe.from_environment(env, max_latency=0.3)
+    healthy = attempt(probe)
+    assert healthy.valid, healthy.reason
+    with faults.toxic("chat_ws", "ws_delay", delay=400, field="type", value="pong"):
+        slow = attempt(probe)
+    assert not slow.valid and slow.reason is not None and slow.reason.startswith("latency ")
+
+
 def test_options_are_checked() -> None:
     with pytest.raises(InvalidInput, match="pong_timeout"):
         ReconnectProbe("ws://127.0.0.1:1/ws", "secret", pong_timeout=0)
+    with pytest.raises(InvalidInput, match="max_latency"):
+        ReconnectProbe("ws://127.0.0.1:1/ws", "secret", max_latency=0)

@@ -7,10 +7,13 @@ import json
 import re
 from collections.abc import Callable
 
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from chaos_service.sandbox.chat.events import RUN_GRAMMAR, TERMINAL, run_shape
 from tests.support.chat import ChatStack
+
+pytestmark = pytest.mark.serial
 
 SESSIONS = 1000
 TIMEOUT = 120.0

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
 from chaos_service.sandbox.chat.agent import FINAL_EVENT_BUDGET
+from chaos_service.sandbox.chat.events import RUN_GRAMMAR, run_shape
 from tests.support.chat import ChatStack
 
 
@@ -89,3 +91,25 @@ def test_a_stream_cut_after_tokens_is_not_retried(chat_stack: Callable[..., Chat
     assert events[-1]["data"]["reason"] == "llm_stream_broken"
     thinking = [e for e in events if e["type"] == "agent_thinking"]
     assert 1 <= len(thinking) < 8
+
+
+def test_a_tool_cut_off_by_a_postgres_failure_is_answered_before_the_run_ends(
+    chat_stack: Callable[..., ChatStack],
+) -> None:
+    stack = chat_stack()
+    with stack.connect("tess") as client:
+        # Every Postgres reply takes 0.5 s, so the tool's query is still in flight when
+        # tool_executing (stored first) reaches the client; then Postgres goes away.
+        stack.add_toxic("postgres", "latency", latency=500)
+        client.send(type="message", content="[[stub tool=lookup_order tokens=2]]")
+        before = client.until(lambda m: m.get("type") == "tool_executing")
+        stack.set_enabled("postgres", False)
+        after = client.until(lambda m: m.get("type") in ("agent_completed", "agent_error"))
+    events = [e for e in before + after if "run_id" in e]
+    types = [e["type"] for e in events]
+    assert run_shape(types) and re.fullmatch(RUN_GRAMMAR, run_shape(types)), types
+    assert types[-2:] == ["tool_completed", "agent_error"], types
+    completed = events[-2]["data"]
+    assert completed["call_id"] == events[types.index("tool_executing")]["data"]["call_id"]
+    assert completed["error"] == events[-1]["data"]["reason"] == "postgres_unavailable"
+    assert [e["seq"] for e in events] == list(range(len(events)))
