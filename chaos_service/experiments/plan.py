@@ -118,6 +118,7 @@ class Settings:
     steady_window: float = 5.0  # the after-recovery steady-state check reads the last this-many seconds
     k: int = 3  # consecutive successes that count as recovered
     ttl_margin: float = 30.0  # each fault's ttl is its duration plus this: the engine removes it if we cannot
+    exclusive: bool = False  # in a suite run side by side, nothing else runs beside this one (load tests)
 
 
 @dataclass(frozen=True)

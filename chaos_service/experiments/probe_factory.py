@@ -2,6 +2,9 @@
 
 A ``websocket_chat`` probe becomes ``users`` virtual users, phase-shifted by
 ``every / users`` so that together they sample every ``every / users`` seconds.
+
+Every option the schema accepts (`chaos_service.experiments.schema`) reaches the probe,
+under the probe's own name where it differs (``expect_status`` → ``expected_status``).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaos_service.experiments.plan import ProbePlan
-from chaos_service.probes.kinds.chat import ChatVirtualUser
+from chaos_service.probes.kinds.chat import ChatVirtualUser, run_spec
 from chaos_service.probes.kinds.http import HttpProbe
 from chaos_service.probes.kinds.llm import LlmStreamProbe
 from chaos_service.probes.kinds.postgres import PostgresProbe
@@ -52,10 +55,12 @@ def build_probes(plan: ProbePlan, environment: Environment | None) -> list[Sched
         probe = RedisProbe(plan.url, name=plan.name, **_pick(options, "max_latency"))
     elif plan.type == "llm":
         probe = LlmStreamProbe(
-            plan.url, name=plan.name, **_pick(options, "extra_body", "max_ttft", "retries", "model", "prompt")
+            plan.url,
+            name=plan.name,
+            **_pick(options, "extra_body", "max_ttft", "max_latency", "retries", "backoff", "model", "prompt"),
         )
     elif plan.type == "reconnect":
-        probe = ReconnectProbe(plan.url, _secret(environment), name=plan.name, **_pick(options, "user"))
+        probe = ReconnectProbe(plan.url, _secret(environment), name=plan.name, **_pick(options, "user", "max_latency"))
     else:  # pragma: no cover - the loader accepts only the types above
         raise ValueError(f"unknown probe type {plan.type!r}")
     return [ScheduledProbe(plan, probe, schedule)]
@@ -65,6 +70,9 @@ def _chat_users(plan: ProbePlan, environment: Environment | None, options: dict[
     users = int(options.get("users", 1))
     secret = _secret(environment)
     run = secrets.token_hex(3)
+    chat_options = _pick(options, "content")
+    if "sequence" in options:  # compiled once, shared by the users
+        chat_options["sequence"] = run_spec(options["sequence"])
     probes = []
     for number in range(users):
         user = f"{plan.name}-{run}-{number}"
@@ -73,7 +81,7 @@ def _chat_users(plan: ProbePlan, environment: Environment | None, options: dict[
             user,
             issue_token(secret, user, TOKEN_TTL),
             name=plan.name,
-            **_pick(options, "content"),
+            **chat_options,
         )
         schedule = Schedule(period=plan.every, deadline=plan.deadline, phase=number * plan.every / users)
         probes.append(ScheduledProbe(plan, virtual_user, schedule))
@@ -91,7 +99,9 @@ def _pick(options: dict[str, Any], *names: str) -> dict[str, Any]:
 
 
 def _http_options(options: dict[str, Any]) -> dict[str, Any]:
-    picked = _pick(options, "max_latency", "method")
+    picked = _pick(options, "max_latency", "method", "headers")
+    if "body" in options:
+        picked["body"] = str(options["body"]).encode()
     if "expect_status" in options:
         picked["expected_status"] = options["expect_status"]
     json_check = options.get("json")

@@ -209,6 +209,10 @@ class ExperimentRunner:
             window.error = f"removal failed (the ttl removes it): {exc}"
         window.removed_at = time.monotonic() - self.t0
         self.notify(f"fault {name} removed")
+        if window.error is None:
+            # Counters that outlive the fault give the whole count only now; a live check
+            # (a paused process) has nothing left to show, and keeps what it saw before.
+            window.evidence = await driver.verify(applied) or window.evidence
 
     async def _remove_all(self, record: RunRecord) -> None:
         windows = {window.name: window for window in record.faults}

@@ -104,6 +104,7 @@ class SettingsModel(Model):
     steady_window: Duration = _DEFAULTS.steady_window
     k: int = Field(default=_DEFAULTS.k, ge=1, le=1000)
     ttl_margin: Offset = _DEFAULTS.ttl_margin
+    exclusive: bool = _DEFAULTS.exclusive
 
     @field_validator("steady_window")
     @classmethod

@@ -161,20 +161,30 @@ class _Method:
             self.check_target(entry, path, protocol)
 
     def check_attributes(self, protocol: str, fault: str, attributes: dict[str, Any], path: FieldPath) -> None:
-        """Each attribute on its own (to name it), then all together (checks across attributes)."""
+        """All attributes together; when that fails, name each attribute that is wrong whatever
+        the others say (alone, and beside every attribute that is fine alone), or else the fault."""
         kind = _REGISTRIES[protocol][fault]
-        bad = False
+        try:
+            kind.from_attributes(attributes)
+            return
+        except InvalidToxic as exc:
+            together = str(exc)
+        suspects: dict[str, str] = {}
         for key, value in attributes.items():
             try:
                 kind.from_attributes({key: value})
             except InvalidToxic as exc:
-                self.problem((*path, key), str(exc), key=str(exc).startswith("unknown attribute"))
-                bad = True
-        if not bad:
+                suspects[key] = str(exc)
+        fine = {key: value for key, value in attributes.items() if key not in suspects}
+        named = False
+        for key, message in suspects.items():
             try:
-                kind.from_attributes(attributes)
-            except InvalidToxic as exc:
-                self.problem(path, str(exc))
+                kind.from_attributes({**fine, key: attributes[key]})
+            except InvalidToxic:
+                self.problem((*path, key), message, key=message.startswith("unknown attribute"))
+                named = True
+        if not named:
+            self.problem(path, together)
 
     def check_target(self, entry: FaultModel, path: FieldPath, protocol: str | None) -> None:
         assert self.env is not None

@@ -20,32 +20,10 @@ from chaos_service.experiments.plan import (
     Settings,
     SteadyStatePlan,
 )
-from chaos_service.sandbox.environment import Auth, Environment, Proxy
+from chaos_service.sandbox.environment import Environment
+from tests.experiments.support import sandbox_environment
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def sandbox_environment() -> Environment:
-    """An environment shaped like the sandbox's (nothing needs to run at these addresses)."""
-    return Environment(
-        engine="http://127.0.0.1:8474",
-        proxies={
-            "postgres": Proxy("tcp", "127.0.0.1:25432", "127.0.0.1:5432"),
-            "redis": Proxy("tcp", "127.0.0.1:26379", "127.0.0.1:6379"),
-            "llm": Proxy("http", "127.0.0.1:28080", "127.0.0.1:8081"),
-            "chat_ws": Proxy("websocket", "127.0.0.1:28081", "127.0.0.1:8080"),
-        },
-        endpoints={
-            "chat_ws": "ws://127.0.0.1:28081/ws",
-            "health": "http://127.0.0.1:8080/health",
-            "postgres": "postgresql://chaos@127.0.0.1:25432/chaos",
-            "redis": "redis://127.0.0.1:26379/0",
-            "llm": "http://127.0.0.1:28080/v1",
-        },
-        direct={"postgres": "postgresql://chaos@127.0.0.1:5432/chaos", "llm": "http://127.0.0.1:8081/v1"},
-        auth=Auth(secret="s3cret"),
-        processes={"redis": 101, "postgres": 102, "chat": 103},
-    )
 
 
 ENV = sandbox_environment()
@@ -591,6 +569,11 @@ def test_attributes_are_checked_by_the_engines_rules() -> None:
         "with, "
         "got value 'x' and no field"
     ]
+    # a rule across attributes is met by the others: no problem, and a wrong neighbour is named alone
+    ws_fault = "{fault: ws_drop, proxy: chat_ws, duration: 1s, attributes: {field: type, value: agent_thinking%s}}"
+    assert load(HEAD + f"  - {ws_fault % ''}\n").method[0].attributes == {"field": "type", "value": "agent_thinking"}
+    [message] = fault_problems(ws_fault % ", bogus: 2")
+    assert message.startswith("x.yaml:5: method[0].attributes.bogus: unknown attribute 'bogus'"), message
     # checked without an environment too: the fault type says which toxic it is
     assert len(fault_problems("{fault: latency, proxy: redis, duration: 1s, attributes: {latency: -1}}", None)) == 1
 

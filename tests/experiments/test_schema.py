@@ -140,7 +140,8 @@ def test_required_fields_and_unknown_keys() -> None:
 
 def test_an_unknown_key_without_a_close_match_lists_the_fields() -> None:
     assert problems(HEAD + "settings: {zzz: 1}\n") == [
-        "x.yaml:6: settings.zzz: unknown field; fields here: warmup, recovery_window, steady_window, k, ttl_margin"
+        "x.yaml:6: settings.zzz: unknown field; fields here: warmup, recovery_window, steady_window, k, ttl_margin, "
+        "exclusive"
     ]
 
 

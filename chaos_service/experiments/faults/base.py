@@ -99,7 +99,8 @@ class FaultDriver(Protocol):
     async def verify(self, applied: AppliedFault) -> str | None:
         """Evidence that the fault took effect (a short sentence), or None if there is none yet.
 
-        Returns quickly; it never waits for traffic.
+        Returns quickly; it never waits for traffic. It is asked again once the fault is
+        removed: a driver whose counters outlive the fault then reports the final count.
         """
         ...
 

@@ -2,12 +2,12 @@
 
 A `Masker` turns any structure into a JSON-ready copy with secrets replaced by ``***``:
 
-* values under keys named like a secret (``secret``, ``token``, ``password``, ``api_key``,
-  ``authorization``, ``credentials``, ``cookie``, …), whole sub-trees included; numbers
+* values under keys that end with a secret word (``secret``, ``refresh_token``, ``password``,
+  ``api_key``, ``authorization``, ``credentials``, ``cookie``, …), whole sub-trees included; numbers
   under count-like keys (``max_tokens``, ``token_count``) are kept;
 * passwords inside URLs (``postgresql://user:pw@host`` → ``user:***@host``);
 * secret query parameters (``?token=…``, ``&api_key=…``) and ``key=value`` or ``key: value``
-  pairs in free text (``password=…``, ``Authorization: Bearer …``);
+  pairs in free text whose key ends with a secret word (``password=…``, ``Authorization: Bearer …``);
 * bearer credentials in free text (``Bearer …``);
 * any secret value found in the record's environment, rollbacks or metrics, wherever the
   same text appears again as a whole token (an error message quoting a token); only values
@@ -27,8 +27,10 @@ from typing import Any
 
 MASK = "***"
 
+# A key names a secret when it ends with a secret word: ``refresh_token`` does, ``first_token_ms`` does not.
 _SECRET_KEY = re.compile(
-    r"secret|passw|pwd|token|api_?key|apikey|access_?key|private_?key|authori[sz]ation|credential|cookie|session_?id",
+    r"(?:secret|passw(?:or)?d?|pwd|token|api_?key|apikey|access_?key|private_?key|secret_?key|authori[sz]ation"
+    r"|credential|cookie|session_?id)s?$",
 )
 # Numbers under these keys are quantities (``max_tokens: 256``), not secrets.
 _QUANTITY_KEY = re.compile(r"tokens|count|limit|^max|^min|_max$|_min$|len|size|ttl|timeout|rate|budget|total|used")
@@ -37,9 +39,11 @@ _QUERY_SECRET = re.compile(
     r"(?i)([?&;][\w.\-]*(?:token|secret|passw|pwd|api_?key|apikey|access_?key|signature|sig|auth)[\w.\-]*=)"
     r"([^&#\s\"'<>]+)"
 )
+# The key must end with the secret word (``auth_token=``, ``X-Api-Key:``, ``DB_PASSWORD=``), so
+# that a name merely containing one (``slow-first-token-downstream: fired 3``) is left alone.
 _PAIR_SECRET = re.compile(
-    r"(?i)([\"']?\b([\w.\-]*(?:secret|passw|pwd|token|api_?key|apikey|access_?key|private_?key|authori[sz]ation"
-    r"|credential|cookie)[\w.\-]*)[\"']?\s*[=:]\s*[\"']?)"
+    r"(?i)([\"']?\b([\w.\-]*(?:secret|passw(?:or)?d?|pwd|token|api[_\-]?key|access[_\-]?key|private[_\-]?key"
+    r"|authori[sz]ation|credential|cookie)s?)[\"']?\s*[=:]\s*[\"']?)"
     r"((?:bearer|basic|token|digest)\s+)?([^\s&\"',;}<>]+)"
 )
 _BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9\-._~+/]+=*)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from typing import Any
@@ -293,3 +294,24 @@ def test_unknown_proxies_and_an_unreachable_engine_are_clear_check_errors(
     nowhere = environment(f"http://127.0.0.1:{closed_port}", env.proxies)
     with pytest.raises(FaultTargetError, match=f"the engine is unreachable at http://127.0.0.1:{closed_port}"):
         run(EngineFaultDriver(nowhere).check(fault("latency", "p")))
+
+
+def test_evidence_asked_again_after_removal_counts_every_firing(
+    engine: EngineProcess, make_proxy: ProxyFactory, echo_server: EchoServer
+) -> None:
+    env = _driver(engine, make_proxy, echo_server.address)
+    driver = EngineFaultDriver(env)
+    applied = run(driver.apply(fault("latency", "p", attributes={"latency": 1}, stream="upstream"), ttl=30))
+    with _connect(env.proxies["p"].listen) as sock:
+        assert _echoes(sock)
+    live = run(driver.verify(applied))
+    with _connect(env.proxies["p"].listen) as sock:  # the toxic fires again after the live check
+        assert _echoes(sock)
+    run(driver.remove(applied))
+    final = run(driver.verify(applied))
+    assert live is not None and final is not None
+    assert _fired(final) > _fired(live) >= 1, (live, final)
+
+
+def _fired(evidence: str) -> int:
+    return sum(int(count) for count in re.findall(r"fired (\d+)", evidence))

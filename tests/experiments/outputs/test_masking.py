@@ -24,6 +24,8 @@ from chaos_service.experiments.outputs.masking import MASK, Masker, is_secret_ke
         ("max_tokens: 256, tokens: 12", "max_tokens: 256, tokens: 12"),
         ("chat: success_rate >= 0.99", "chat: success_rate >= 0.99"),
         ("stream cut after 5 tokens", "stream cut after 5 tokens"),
+        ("X-Api-Key: k-99 DB_PASSWORD=pw1 credentials: c1", "X-Api-Key: *** DB_PASSWORD=*** credentials: ***"),
+        ("slow-first-token-downstream: fired 81", "slow-first-token-downstream: fired 81"),
     ],
 )
 def test_text(text: str, masked: str) -> None:
@@ -66,11 +68,13 @@ def test_structures_are_walked_and_made_json_ready() -> None:
     }
 
 
-@pytest.mark.parametrize("key", ["secret", "AUTH_TOKEN", "db_password", "api_key", "X-Api-Key", "Authorization"])
+@pytest.mark.parametrize(
+    "key", ["secret", "AUTH_TOKEN", "db_password", "api_key", "X-Api-Key", "Authorization", "tokens", "passwd"]
+)
 def test_secret_keys(key: str) -> None:
     assert is_secret_key(key)
 
 
-@pytest.mark.parametrize("key", ["name", "url", "auth", "roles", "success_rate"])
+@pytest.mark.parametrize("key", ["name", "url", "auth", "roles", "success_rate", "first-token-latency", "token_count"])
 def test_ordinary_keys(key: str) -> None:
     assert not is_secret_key(key)
