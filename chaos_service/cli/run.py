@@ -8,25 +8,21 @@ once: the faults are removed and the verdict is ``aborted``.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from chaos_service.cli.views import summary_table
 from chaos_service.errors import InvalidInput
 
 if TYPE_CHECKING:
     from chaos_service.experiments.plan import ExperimentPlan
     from chaos_service.experiments.record import RunRecord
-    from chaos_service.experiments.runner import ExperimentRunner
     from chaos_service.sandbox.environment import Environment
 
 #: The outcome that decides the exit code of several runs, most severe first.
 SEVERITY = ("error", "aborted", "precondition_failed", "failed", "passed")
-STATUS_EVERY = 5.0
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,12 +56,18 @@ def run(args: argparse.Namespace) -> int:
         print("chaos-service run: nothing was run", file=sys.stderr)
         return 2
     plans = [plan for _, plan in loaded if isinstance(plan, ExperimentPlan)]
-    from chaos_service.experiments.record import RunOutcome
     from chaos_service.runtime import run_async
 
     records = run_async(_run_all(plans, environment, args.dry_run, sys.stdout))
     _write_outputs(records, args)
-    _summary(records, sys.stdout)
+    summary_table(records, sys.stdout)
+    return exit_code(records)
+
+
+def exit_code(records: Sequence[RunRecord]) -> int:
+    """The exit code of the most severe outcome (0 when nothing ran)."""
+    from chaos_service.experiments.record import RunOutcome
+
     worst = min((SEVERITY.index(record.outcome.value) for record in records), default=len(SEVERITY) - 1)
     return RunOutcome(SEVERITY[worst]).exit_code
 
@@ -73,42 +75,12 @@ def run(args: argparse.Namespace) -> int:
 async def _run_all(
     plans: list[ExperimentPlan], environment: Environment, dry_run: bool, out: TextIO
 ) -> list[RunRecord]:
-    from chaos_service.experiments.runner import ExperimentRunner
+    from chaos_service.cli.views import view_for
+    from chaos_service.experiments.suite import SuiteRunner
 
-    records = []
-    loop = asyncio.get_running_loop()
-    for number, plan in enumerate(plans, 1):
-        started = time.monotonic()
-
-        def say(message: str, started: float = started) -> None:
-            print(f"[{time.strftime('%H:%M:%S')}] +{time.monotonic() - started:5.1f}s  {message}", file=out, flush=True)
-
-        runner = ExperimentRunner(plan, environment, dry_run=dry_run, notify=say)
-        say(f"experiment {number}/{len(plans)}: {plan.title} ({plan.path}){' — dry run' if dry_run else ''}")
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, runner.interrupt, f"interrupted by {signal.Signals(sig).name}")
-        status = asyncio.create_task(_status(runner, say))
-        try:
-            record = await runner.run()
-        finally:
-            status.cancel()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-        say(f"{record.outcome.value.upper()}{': ' + record.reason if record.reason else ''}")
-        records.append(record)
-        if record.outcome.value == "aborted" and record.reason.startswith("interrupted"):
-            break
-    return records
-
-
-async def _status(runner: ExperimentRunner, say: Callable[[str], None]) -> None:
-    """A line every few seconds: phase, active faults, each probe's successes, time left."""
-    while True:
-        await asyncio.sleep(STATUS_EVERY)
-        probes = ", ".join(f"{name} {sum(r.ok for r in rs)}/{len(rs)}" for name, rs in runner.results.items())
-        active = ", ".join(runner.active) or "none"
-        left = max(0.0, runner.t_end - time.monotonic())
-        say(f"{runner.phase}: faults {active}; probes ok {probes}; {left:.0f} s left")
+    view = view_for(out, len(plans))
+    async with view.showing():
+        return await SuiteRunner(plans, [environment], view, dry_run=dry_run).run()
 
 
 def _write_outputs(records: list[RunRecord], args: argparse.Namespace) -> None:
@@ -128,13 +100,3 @@ def _write_outputs(records: list[RunRecord], args: argparse.Namespace) -> None:
         else:
             write_html_suite(records, args.html)
 
-
-def _summary(records: list[RunRecord], out: TextIO) -> None:
-    rows = [("EXPERIMENT", "OUTCOME", "TIME", "REASON")]
-    for record in records:
-        rows.append((Path(record.path).name, record.outcome.value, f"{record.duration:.0f} s", record.reason[:100]))
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
-    print(file=out)
-    for row in rows:
-        cells = "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
-        print(f"{cells}  {row[3]}", file=out)

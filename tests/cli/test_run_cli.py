@@ -3,7 +3,11 @@ whatever happens to the run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import re
 import signal
 import subprocess
 import sys
@@ -70,10 +74,16 @@ def redis_toxics(sandbox: Sandbox) -> list[str]:
     return [toxic["name"] for toxic in response.json()]
 
 
+def redis_fired(sandbox: Sandbox) -> dict[str, int]:
+    response = httpx.get(f"{sandbox.environment.engine}/proxies/redis/stats", timeout=5)
+    return {name: entry["fired"] for name, entry in response.json()["toxics"].items()}
+
+
 def test_a_passing_run_exits_0_and_writes_matching_journal_junit_and_html(
     tmp_path: Path, env_file: Path, sandbox: Sandbox
 ) -> None:
     journal, junit, html = tmp_path / "j.json", tmp_path / "j.xml", tmp_path / "r.html"
+    fired_before = redis_fired(sandbox)
     result = chaos(
         "run", str(experiment(tmp_path)), "--env", str(env_file),
         "--journal", str(journal), "--junit", str(junit), "--html", str(html),
@@ -82,7 +92,10 @@ def test_a_passing_run_exits_0_and_writes_matching_journal_junit_and_html(
     assert "fault slow applied" in result.stdout and "PASSED" in result.stdout
     record = json.loads(journal.read_text())
     assert record["status"] == "passed"
-    assert record["faults"][0]["evidence"]
+    # the evidence is every firing of the fault's toxics, as the engine counted them
+    fired = {name: count - fired_before.get(name, 0) for name, count in redis_fired(sandbox).items()}
+    evidence = ", ".join(f"{name}: fired {count}" for name, count in fired.items() if count)
+    assert record["faults"][0]["evidence"] == evidence and evidence
     assert [(r["name"], r["status"]) for r in record["rollbacks"]] == [("ask-health", 200)]
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None
@@ -139,3 +152,23 @@ def test_no_environment_exits_2(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "sandbox up" in result.stderr
+
+
+def test_on_a_terminal_the_run_is_shown_live(tmp_path: Path, env_file: Path) -> None:
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chaos_service", "run", str(experiment(tmp_path)), "--env", str(env_file)],
+        stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env={**os.environ, "COLUMNS": "120"},
+    )  # fmt: skip
+    os.close(secondary)
+    output = bytearray()
+    with contextlib.suppress(OSError):  # EIO once the run's terminal is closed
+        while chunk := os.read(primary, 65536):
+            output += chunk
+    os.close(primary)
+    assert proc.wait(timeout=60) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode())
+    assert "1/1 slow-redis.yaml  method" in text  # the live panel, redrawn in place
+    assert "faults: slow" in text and "probes ok, last 5 s: cache" in text and "s left" in text
+    assert "\x1b[2K" in output.decode()  # lines erased for the redraw
+    assert re.search(r"slow-redis\.yaml\s+passed", text)

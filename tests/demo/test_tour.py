@@ -1,3 +1,5 @@
+"""`chaos-service tour`: each fault as a real client sees it."""
+
 import re
 import subprocess
 import sys
@@ -16,9 +18,9 @@ def _sections(output: str) -> dict[str, dict[str, str]]:
     return sections
 
 
-def test_the_demo_shows_each_fault_from_the_clients_side() -> None:
+def test_the_tour_shows_each_fault_from_the_clients_side() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "chaos_service", "demo"], capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "chaos_service", "tour"], capture_output=True, text=True, timeout=180
     )
     assert result.returncode == 0, result.stderr
     sections = _sections(result.stdout)
