@@ -1,0 +1,61 @@
+"""Crash safety: what a control-plane replica does first when it starts.
+
+A replica that died mid-run (kill -9, a lost machine) left its runs marked ``running`` and
+possibly faults in place. The data plane removes every fault at its ttl anyway; the
+reconciler does not wait for that: it marks this replica's leftover runs ``interrupted``
+and removes, through their drivers, the recorded faults whose run is no longer running.
+Ad-hoc faults (no run) are left to their own time limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from chaos_service.control.store.database import FaultRecord, Store
+from chaos_service.errors import ChaosServiceError
+from chaos_service.experiments.faults.base import AppliedFault, FaultDriver
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "the control plane stopped during the run (found at its restart)"
+
+
+@dataclass
+class Reconciled:
+    interrupted_runs: list[str] = field(default_factory=list)
+    removed_faults: list[str] = field(default_factory=list)
+    #: Faults that could not be removed now: they still go at their ttl.
+    failed: list[str] = field(default_factory=list)
+
+
+async def reconcile(store: Store, drivers: Sequence[FaultDriver]) -> Reconciled:
+    outcome = Reconciled(interrupted_runs=await store.interrupt_runs_of_this_replica(INTERRUPTED))
+    running = await store.running_run_ids()
+    by_name = {driver.name: driver for driver in drivers}
+    for fault in await store.open_faults():
+        if fault.run_id is None or fault.run_id in running:
+            continue
+        driver = by_name.get(fault.driver)
+        label = f"{fault.name} of run {fault.run_id}"
+        if driver is None:
+            outcome.failed.append(f"{label}: no {fault.driver} driver here")
+            continue
+        try:
+            await driver.remove(_applied(fault))
+        except ChaosServiceError as exc:
+            log.warning("could not remove %s: %s", label, exc)
+            outcome.failed.append(f"{label}: {exc}")
+            continue
+        await store.fault_removed(fault.id)
+        outcome.removed_faults.append(label)
+    return outcome
+
+
+def _applied(fault: FaultRecord) -> AppliedFault:
+    """The driver's view of a recorded fault (its handle is all that removal needs)."""
+    remaining = max(0.0, fault.expires_at - time.time())
+    now = time.monotonic()
+    return AppliedFault(fault.name, fault.driver, fault.handle, now, now + remaining, remaining)
