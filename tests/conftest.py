@@ -3,5 +3,6 @@ pytest_plugins = [
     "tests.support.datastores",
     "tests.support.llm",
     "tests.support.sandbox",
+    "tests.support.control",
     "tests.support.chat",
 ]

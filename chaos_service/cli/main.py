@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from chaos_service import __version__
-from chaos_service.cli import demo, engine, llm_stub, run, sandbox, sandbox_chat, token, tour, validate
+from chaos_service.cli import demo, engine, llm_stub, run, sandbox, sandbox_chat, serve, token, tour, validate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(commands)
     tour.add_parser(commands)
     token.add_parser(commands)
+    serve.add_parser(commands)
     run.add_parser(commands)
     validate.add_validate_parser(commands)
     validate.add_list_parser(commands)

@@ -34,24 +34,43 @@ class Reconciled:
 async def reconcile(store: Store, drivers: Sequence[FaultDriver]) -> Reconciled:
     outcome = Reconciled(interrupted_runs=await store.interrupt_runs_of_this_replica(INTERRUPTED))
     running = await store.running_run_ids()
+    faults = [fault for fault in await store.open_faults() if fault.run_id is not None and fault.run_id not in running]
+    outcome.removed_faults, outcome.failed = await remove_faults(store, drivers, faults)
+    return outcome
+
+
+async def remove_faults_of(store: Store, drivers: Sequence[FaultDriver], run_id: str) -> list[str]:
+    """Remove the recorded faults of a run that ended without removing them; what could not go."""
+    faults = [fault for fault in await store.open_faults() if fault.run_id == run_id]
+    return (await remove_faults(store, drivers, faults))[1]
+
+
+async def remove_faults(
+    store: Store, drivers: Sequence[FaultDriver], faults: Sequence[FaultRecord]
+) -> tuple[list[str], list[str]]:
+    """Remove ``faults`` through their drivers and mark them removed: (removed, failed) labels."""
+    removed: list[str] = []
+    failed: list[str] = []
     by_name = {driver.name: driver for driver in drivers}
-    for fault in await store.open_faults():
-        if fault.run_id is None or fault.run_id in running:
-            continue
+    for fault in faults:
         driver = by_name.get(fault.driver)
-        label = f"{fault.name} of run {fault.run_id}"
+        label = f"{fault.name} of run {fault.run_id}" if fault.run_id else f"ad-hoc fault {fault.name}"
         if driver is None:
-            outcome.failed.append(f"{label}: no {fault.driver} driver here")
+            failed.append(f"{label}: no {fault.driver} driver here")
+            continue
+        if fault.handle.get("pending"):
+            # Recorded, but its driver never reported what it created: only its ttl removes it.
+            failed.append(f"{label}: its creation was never confirmed; it goes at its ttl")
             continue
         try:
             await driver.remove(_applied(fault))
         except ChaosServiceError as exc:
             log.warning("could not remove %s: %s", label, exc)
-            outcome.failed.append(f"{label}: {exc}")
+            failed.append(f"{label}: {exc}")
             continue
         await store.fault_removed(fault.id)
-        outcome.removed_faults.append(label)
-    return outcome
+        removed.append(label)
+    return removed, failed
 
 
 def _applied(fault: FaultRecord) -> AppliedFault:

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chaos_service.control.auth import ROLES
 from chaos_service.control.store import migrate
-from chaos_service.control.store.tables import applied_faults, audit_log, firings, runs, tokens
+from chaos_service.control.store.catalog import CatalogTables
+from chaos_service.control.store.runs import RunTables
+from chaos_service.control.store.schedules import ScheduleTables
+from chaos_service.control.store.tables import applied_faults, audit_log, tokens
 from chaos_service.control.store.urls import store_url
 
 TOKEN_PREFIX = "cst_"
@@ -40,66 +42,29 @@ class FaultRecord:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    at: float
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
 def hash_secret(secret: str) -> str:
     """Tokens are 256-bit random strings: one SHA-256 is as hard to reverse as a slow hash."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class Store:
+class Store(RunTables, CatalogTables, ScheduleTables):
+    """Every table the control plane keeps, for one replica (``replica`` names it in rows it owns)."""
+
     def __init__(self, engine: AsyncEngine, replica: str) -> None:
         self.engine = engine
         self.replica = replica
 
     async def close(self) -> None:
         await self.engine.dispose()
-
-    # -- runs -----------------------------------------------------------------------------------
-
-    async def create_run(self, run_id: str, experiment: str, started_by: str) -> None:
-        """A run this replica is starting (status ``running``)."""
-        row = {"id": run_id, "experiment": experiment, "started_by": started_by, "replica": self.replica}
-        async with self.engine.begin() as connection:
-            await connection.execute(insert(runs).values(**row, status="running", reason="", created_at=time.time()))
-
-    async def finish_run(self, run_id: str, status: str, reason: str = "") -> None:
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                update(runs).where(runs.c.id == run_id).values(status=status, reason=reason, finished_at=time.time())
-            )
-
-    async def run_status(self, run_id: str) -> str | None:
-        async with self.engine.connect() as connection:
-            return (await connection.execute(select(runs.c.status).where(runs.c.id == run_id))).scalar()
-
-    async def interrupt_runs_of_this_replica(self, reason: str) -> list[str]:
-        """Mark the runs this replica left ``running`` (it died mid-run) ``interrupted``; their ids."""
-        async with self.engine.begin() as connection:
-            query = select(runs.c.id).where(runs.c.replica == self.replica, runs.c.status == "running")
-            ids = list((await connection.execute(query)).scalars())
-            if ids:
-                await connection.execute(
-                    update(runs)
-                    .where(runs.c.id.in_(ids))
-                    .values(status="interrupted", reason=reason, finished_at=time.time())
-                )
-        return ids
-
-    async def running_run_ids(self) -> set[str]:
-        async with self.engine.connect() as connection:
-            return set((await connection.execute(select(runs.c.id).where(runs.c.status == "running"))).scalars())
-
-    # -- schedules ------------------------------------------------------------------------------
-
-    async def claim_firing(self, schedule_id: str, fire_time: float) -> bool:
-        """Whether this replica fires ``schedule_id`` at ``fire_time``: true for exactly one caller,
-        whichever replica it is, by the table's unique (schedule, fire time) constraint."""
-        row = {"schedule_id": schedule_id, "fire_time": fire_time, "replica": self.replica, "claimed_at": time.time()}
-        try:
-            async with self.engine.begin() as connection:
-                await connection.execute(insert(firings).values(**row))
-        except IntegrityError:
-            return False
-        return True
 
     # -- tokens ---------------------------------------------------------------------------------
 
@@ -157,6 +122,22 @@ class Store:
         assert key is not None
         return int(key[0])
 
+    async def fault_applied(self, fault_id: int, handle: dict[str, Any], expires_at: float) -> None:
+        """What the driver created for a recorded fault, so that another process can remove it."""
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                update(applied_faults)
+                .where(applied_faults.c.id == fault_id)
+                .values(handle=handle, expires_at=expires_at)
+            )
+
+    async def faults_removed(self, fault_ids: list[int]) -> None:
+        if fault_ids:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    update(applied_faults).where(applied_faults.c.id.in_(fault_ids)).values(removed_at=time.time())
+                )
+
     async def fault_removed(self, fault_id: int) -> None:
         async with self.engine.begin() as connection:
             await connection.execute(
@@ -178,15 +159,33 @@ class Store:
         async with self.engine.begin() as connection:
             await connection.execute(insert(audit_log).values(**row))
 
+    async def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+        """Newest first."""
+        query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [AuditEntry(r.at, r.actor, r.action, r.target, dict(r.detail)) for r in rows]
+
 
 async def open_store(location: str | Path, replica: str | None = None) -> Store:
     """The store at ``location`` (a file path, ``sqlite:///…`` or ``postgresql://…``), migrated
     to the current schema. Raises `InvalidInput` for a location that cannot be a store."""
     url = store_url(location)
     engine = create_async_engine(url, pool_pre_ping=url.get_backend_name() == "postgresql")
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_for_several_processes)
     try:
         await migrate.upgrade(engine)
     except BaseException:
         await engine.dispose()
         raise
     return Store(engine, replica or uuid.uuid4().hex[:8])
+
+
+def _sqlite_for_several_processes(connection: Any, _record: Any) -> None:
+    # A serving process and its run workers write one file: WAL lets readers go on while one
+    # writes, and a busy timeout makes a writer wait its turn instead of failing.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()

@@ -32,6 +32,9 @@ runs = Table(
     Column("created_at", Float, nullable=False),
     Column("finished_at", Float),
     Column("journal", JSON),
+    Column("dry_run", Integer, nullable=False, default=0),
+    Column("abort_requested", Text),  # the reason, set by whichever replica was asked
+    Column("schedule_id", String(64)),  # the game day that started it, if one did
 )
 
 run_events = Table(
@@ -80,6 +83,8 @@ firings = Table(
     Column("replica", String(100), nullable=False),
     Column("claimed_at", Float, nullable=False),
     Column("outcome", String(32)),
+    Column("finished_at", Float),
+    Column("detail", JSON),  # the runs it started and what the webhook answered
     UniqueConstraint("schedule_id", "fire_time", name="uq_firings_schedule_fire_time"),
 )
 
@@ -103,4 +108,32 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("target", String(200), nullable=False, default=""),
     Column("detail", JSON, nullable=False),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("title", String(300), nullable=False),
+    Column("source", Text, nullable=False),  # the experiment file's YAML, as sent
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(100), nullable=False),
+)
+
+run_reports = Table(
+    "run_reports",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # journal, junit, html
+    Column("content", Text, nullable=False),
+)
+
+#: Switches shared by every replica, e.g. ``halt``.
+control_state = Table(
+    "control_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )

@@ -1,0 +1,203 @@
+"""The control plane's domain core: experiments, runs, ad-hoc faults and the halt switch.
+
+The API layer is a thin shell over `ControlPlane`: it authenticates, validates shapes with
+pydantic and maps the errors raised here to status codes. Everything shared between replicas
+lives in the store; this object holds only what belongs to this process (its run workers,
+the timers of the ad-hoc faults it injected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from chaos_service.control.errors import Conflict, Halted, Unavailable
+from chaos_service.control.reconciler import remove_faults
+from chaos_service.control.recording import RecordingDriver
+from chaos_service.control.runs import RunManager
+from chaos_service.control.store import Store
+from chaos_service.control.store.catalog import HALT, ExperimentRow
+from chaos_service.control.store.database import FaultRecord
+from chaos_service.control.store.runs import LIVE
+from chaos_service.errors import InvalidInput, NotFound
+from chaos_service.experiments.faults.base import FaultDriver, driver_for
+from chaos_service.experiments.loader import parse_experiment
+from chaos_service.experiments.plan import ExperimentPlan, FaultPlan
+from chaos_service.sandbox.environment import Environment
+
+log = logging.getLogger(__name__)
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+ENGINE_TIMEOUT = 5.0
+#: The longest an ad-hoc fault may last: it is a time limit, not a setting to forget.
+MAX_FAULT_SECONDS = 3600.0
+
+
+@dataclass
+class HaltReport:
+    removed_faults: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    aborted_runs: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class ControlPlane:
+    def __init__(self, store: Store, environment: Environment, drivers: list[FaultDriver], runs: RunManager) -> None:
+        self.store = store
+        self.environment = environment
+        self.drivers = drivers
+        self.runs = runs
+        self.engine = httpx.AsyncClient(base_url=environment.engine, timeout=ENGINE_TIMEOUT)
+        self._expiries: dict[int, asyncio.Task[None]] = {}
+
+    async def close(self) -> None:
+        await self.runs.close("the control plane is shutting down")
+        for task in self._expiries.values():
+            task.cancel()
+        await self.engine.aclose()
+
+    # -- experiments ------------------------------------------------------------------------------
+
+    def validate(self, name: str, source: str) -> ExperimentPlan:
+        """The plan of ``source`` against this environment; raises `InvalidInput` with every problem."""
+        if not NAME.match(name):
+            raise InvalidInput(
+                f"experiment name {name!r}: use 1-100 lower-case letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        return parse_experiment(source, f"{name}.yaml", self.environment)
+
+    async def create_experiment(self, name: str, source: str, by: str) -> ExperimentRow:
+        plan = self.validate(name, source)
+        if not await self.store.create_experiment(name, plan.title, source, by):
+            raise Conflict(f"experiment {name!r} exists already; PUT /experiments/{name} replaces it")
+        await self.store.audit(by, "experiment.create", name)
+        return await self.experiment(name)
+
+    async def update_experiment(self, name: str, source: str, by: str) -> ExperimentRow:
+        plan = self.validate(name, source)
+        if not await self.store.update_experiment(name, plan.title, source, by):
+            raise NotFound(f"no experiment {name!r}")
+        await self.store.audit(by, "experiment.update", name)
+        return await self.experiment(name)
+
+    async def experiment(self, name: str) -> ExperimentRow:
+        row = await self.store.get_experiment(name)
+        if row is None:
+            raise NotFound(f"no experiment {name!r}")
+        return row
+
+    async def delete_experiment(self, name: str, by: str) -> None:
+        if not await self.store.delete_experiment(name):
+            raise NotFound(f"no experiment {name!r}")
+        await self.store.audit(by, "experiment.delete", name)
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    async def start_run(self, name: str, by: str, *, dry_run: bool = False, schedule_id: str | None = None) -> str:
+        experiment = await self.experiment(name)
+        self.validate(name, experiment.source)  # the environment may have changed since it was stored
+        run_id = await self.runs.start(experiment, by, dry_run=dry_run, schedule_id=schedule_id)
+        await self.store.audit(by, "run.start", run_id, experiment=name, dry_run=dry_run)
+        return run_id
+
+    async def abort_run(self, run_id: str, by: str) -> None:
+        await self.runs.abort(run_id, f"aborted by {by}")
+        await self.store.audit(by, "run.abort", run_id)
+
+    # -- ad-hoc faults ----------------------------------------------------------------------------
+
+    async def inject(self, fault: FaultPlan, by: str) -> FaultRecord:
+        """Apply ``fault`` now for ``fault.duration`` seconds; the engine enforces that limit too."""
+        if not 0 < fault.duration <= MAX_FAULT_SECONDS:
+            raise InvalidInput(f"duration must be more than 0 and at most {MAX_FAULT_SECONDS:g} seconds")
+        if (halt := await self.store.get_state(HALT)) is not None:
+            raise Halted(f"the control plane is halted ({halt.get('reason') or 'no reason given'}); release it first")
+        driver = RecordingDriver(driver_for(fault, self.drivers), self.store, None)
+        await driver.check(fault)
+        applied = await driver.apply(fault, fault.duration)
+        fault_id = driver.fault_id(fault.name)
+        self._expiries[fault_id] = asyncio.create_task(self._expire(fault_id, fault.duration))
+        await self.store.audit(by, "fault.inject", fault.name, proxy=fault.target, fault=fault.fault)
+        log.info("ad-hoc fault %s applied by %s: %s", fault.name, by, applied.describe())
+        return await self._fault(fault_id)
+
+    async def faults(self) -> list[FaultRecord]:
+        return await self.store.open_faults()
+
+    async def remove_fault(self, fault_id: int, by: str) -> None:
+        fault = await self._fault(fault_id)
+        if fault.run_id is not None:
+            raise Conflict(f"fault {fault_id} belongs to run {fault.run_id}: abort the run to remove it")
+        _, failed = await remove_faults(self.store, self.drivers, [fault])
+        if failed:
+            raise Unavailable(f"could not remove fault {fault_id} now ({failed[0]}); it still ends at its time limit")
+        if (task := self._expiries.pop(fault_id, None)) is not None:
+            task.cancel()
+        await self.store.audit(by, "fault.remove", fault.name)
+
+    async def _fault(self, fault_id: int) -> FaultRecord:
+        for fault in await self.store.open_faults():
+            if fault.id == fault_id:
+                return fault
+        raise NotFound(f"no active fault {fault_id}")
+
+    async def _expire(self, fault_id: int, after: float) -> None:
+        await asyncio.sleep(after)
+        self._expiries.pop(fault_id, None)
+        with contextlib.suppress(NotFound):
+            await remove_faults(self.store, self.drivers, [await self._fault(fault_id)])
+
+    # -- halt -------------------------------------------------------------------------------------
+
+    async def halt(self, by: str, reason: str) -> HaltReport:
+        """Remove every fault now and refuse new runs and faults until `release`."""
+        started = time.monotonic()
+        report = HaltReport()
+        await self.store.set_state(HALT, {"by": by, "reason": reason, "at": time.time()})
+        why = f"halted by {by}" + (f": {reason}" if reason else "")
+        self.runs.abort_local(why)
+        # One call clears every toxic on every proxy, including any that were not made through here.
+        try:
+            (await self.engine.post("/reset")).raise_for_status()
+        except httpx.HTTPError as exc:
+            report.failed.append(f"engine reset: {exc}")
+        faults = await self.store.open_faults()
+        engine_faults = [fault for fault in faults if fault.driver == "engine" and not report.failed]
+        await self.store.faults_removed([fault.id for fault in engine_faults])
+        report.removed_faults += [fault.name for fault in engine_faults]
+        removed, failed = await remove_faults(self.store, self.drivers, [f for f in faults if f not in engine_faults])
+        report.removed_faults += removed
+        report.failed += failed
+        for task in self._expiries.values():
+            task.cancel()
+        self._expiries.clear()
+        for row in await self.store.list_runs(limit=1000):
+            if row.status in LIVE and await self.store.request_abort(row.id, why):
+                report.aborted_runs.append(row.id)
+        report.seconds = time.monotonic() - started
+        await self.store.audit(by, "halt", "", reason=reason, removed=len(report.removed_faults))
+        return report
+
+    async def release(self, by: str) -> bool:
+        """Lift the halt; false if there was none."""
+        if await self.store.get_state(HALT) is None:
+            return False
+        await self.store.set_state(HALT, None)
+        await self.store.audit(by, "halt.release")
+        return True
+
+    async def halted(self) -> dict[str, Any] | None:
+        return await self.store.get_state(HALT)
+
+
+def adhoc_name() -> str:
+    return f"adhoc-{uuid.uuid4().hex[:8]}"
