@@ -164,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     report = render(results, command_line(argv), time.monotonic() - started, args.quick, load_before)
     print(report)
     if args.write is not None:
+        from bench.control import END, START
+
+        previous = args.write.read_text() if args.write.exists() else ""
+        if START in previous and END in previous:  # the control plane's section is kept as it is
+            kept = previous[previous.index(START) : previous.index(END) + len(END)]
+            report = report.rstrip("\n") + "\n\n" + kept + "\n"
         args.write.write_text(report)
         log(f"report written to {args.write}")
     if any(r.error is not None for r in results):

@@ -109,15 +109,15 @@ def test_a_game_day_fires_once_per_fire_time_across_two_replicas(
     ):
         for name in ("first", "second"):
             assert on_a.post("/experiments", json={"name": name, "source": quick_experiment()}).is_success
-        body = {"cron": "*/6 * * * * *", "experiments": ["first", "second"], "webhook": receiver.url}
+        body = {"cron": "*/5 * * * * *", "experiments": ["first", "second"], "webhook": receiver.url}
         assert on_a.put("/schedules/often", json=body).status_code == 201  # b loads it on its next sync
-        posted = receiver.wait_for(3, timeout=90)
+        posted = receiver.wait_for(2, timeout=90)
         assert on_b.put("/schedules/often", json={**body, "enabled": False}).status_code == 200
         firings = on_b.get("/schedules/often").json()["recent_firings"]
         runs = on_a.get("/runs", params={"schedule": "often", "limit": 1000}).json()
     receiver.close()
 
-    assert len(posted) >= 3
+    assert len(posted) >= 2
     fire_times = [body["fire_time"] for body in posted]
     assert len(set(fire_times)) == len(fire_times)  # one notice per fire time: each fired once
     assert len({f["fire_time"] for f in firings}) == len(firings)

@@ -15,7 +15,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 
 from chaos_service.sandbox.llm_stub.process import LlmStubProcess
 
-TTL = 0.4
+TTL = 2.0  # long enough that the first request surely meets the toxic on a busy machine
 
 
 def _wait_until_gone(api: httpx.Client, proxy: str) -> float:

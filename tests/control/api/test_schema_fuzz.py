@@ -8,7 +8,7 @@ from schemathesis import Case
 
 from tests.support.control import Control
 
-EXAMPLES_PER_OPERATION = 25
+EXAMPLES_PER_OPERATION = 12
 
 
 def test_no_generated_request_gets_a_server_error(control: Control) -> None:
