@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from chaos_service.control.store import open_store
+from chaos_service.sandbox.datastores import ExternalServer, PostgresServer
 from chaos_service.sandbox.stack import Sandbox
 from chaos_service.service_process import ServiceProcess
 
@@ -52,6 +53,15 @@ def new_postgres_store(server_url: str) -> str:
 
     asyncio.run(create())
     return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty control-plane store location of each kind."""
+    if request.param == "sqlite":
+        return str(tmp_path / "chaos.db")
+    server: PostgresServer | ExternalServer = request.getfixturevalue("postgres_server")
+    return new_postgres_store(server.url)
 
 
 def make_tokens(store: str) -> dict[str, str]:

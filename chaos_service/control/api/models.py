@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chaos_service.control.store.catalog import ExperimentRow
 from chaos_service.control.store.database import FaultRecord
 from chaos_service.control.store.runs import RunEvent, RunRow
+from chaos_service.control.store.schedules import FiringRow
 
 EXAMPLE_SOURCE = """title: Redis slowed for a moment
 settings: {warmup: 2s, recovery_window: 5s, steady_window: 2s}
@@ -224,6 +225,16 @@ class FiringOut(BaseModel):
     outcome: str | None
     finished_at: str | None
     detail: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, firing: FiringRow) -> FiringOut:
+        return cls(
+            fire_time=iso(firing.fire_time),
+            replica=firing.replica,
+            outcome=firing.outcome,
+            finished_at=iso(firing.finished_at),
+            detail=firing.detail,
+        )
 
 
 class ScheduleOut(BaseModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -14,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from chaos_service.control.scheduler.cron import next_fire_times, parse_schedule, upcoming
@@ -23,31 +21,15 @@ from chaos_service.control.store import Store, open_store
 from chaos_service.control.store.catalog import HALT
 from chaos_service.control.store.schedules import FiringRow, ScheduleRow
 from chaos_service.errors import NotFound
-from chaos_service.sandbox.datastores import ExternalServer, PostgresServer
 from tests.support.webhook import Receiver
 
 EVERY_SECOND = "* * * * * *"
 WAIT = 10.0  # seconds any awaited event may take before the test fails
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty store location of each kind."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "chaos.db")
-        return
-    server: PostgresServer | ExternalServer = request.getfixturevalue("postgres_server")
-    name = f"gamedays_{secrets.token_hex(4)}"
-
-    async def create() -> None:
-        connection = await asyncpg.connect(server.url, timeout=10)
-        try:
-            await connection.execute(f"CREATE DATABASE {name}")
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
-    yield server.url.rsplit("/", 1)[0] + f"/{name}"
+@pytest.fixture
+def location(store_location: str) -> str:
+    return store_location
 
 
 @pytest.fixture

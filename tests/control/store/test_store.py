@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import insert, inspect, select
 
@@ -16,27 +12,11 @@ from chaos_service.control.store import Store, open_store, store_url
 from chaos_service.control.store.migrate import current_version, head
 from chaos_service.control.store.tables import metadata, schedules, tokens
 from chaos_service.errors import InvalidInput
-from chaos_service.sandbox.datastores import ExternalServer, PostgresServer
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A new, empty store location of each kind."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "chaos.db")
-        return
-    server: PostgresServer | ExternalServer = request.getfixturevalue("postgres_server")
-    name = f"store_{secrets.token_hex(4)}"
-
-    async def create() -> None:
-        connection = await asyncpg.connect(server.url, timeout=10)
-        try:
-            await connection.execute(f"CREATE DATABASE {name}")
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
-    yield server.url.rsplit("/", 1)[0] + f"/{name}"
+@pytest.fixture
+def location(store_location: str) -> str:
+    return store_location
 
 
 async def opened(location: str, replica: str = "a") -> Store:

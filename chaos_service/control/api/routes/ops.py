@@ -90,16 +90,7 @@ async def _schedule_out(control: ControlPlane, row: ScheduleRow, *, firings: boo
         webhook=row.webhook,
         enabled=row.enabled,
         next_fire_times=[moment.isoformat() for moment in next_times],
-        recent_firings=[
-            FiringOut(
-                fire_time=iso(f.fire_time),
-                replica=f.replica,
-                outcome=f.outcome,
-                finished_at=iso(f.finished_at),
-                detail=f.detail,
-            )
-            for f in recent
-        ],
+        recent_firings=[FiringOut.of(firing) for firing in recent],
     )
 
 
