@@ -21,7 +21,7 @@ import httpx
 
 from chaos_service.control.errors import Conflict, Halted, Unavailable
 from chaos_service.control.reconciler import remove_faults
-from chaos_service.control.recording import RecordingDriver
+from chaos_service.control.recording import FaultHalted, RecordingDriver
 from chaos_service.control.runs import RunManager
 from chaos_service.control.store import Store
 from chaos_service.control.store.catalog import HALT, ExperimentRow
@@ -119,11 +119,11 @@ class ControlPlane:
         """Apply ``fault`` now for ``fault.duration`` seconds; the engine enforces that limit too."""
         if not 0 < fault.duration <= MAX_FAULT_SECONDS:
             raise InvalidInput(f"duration must be more than 0 and at most {MAX_FAULT_SECONDS:g} seconds")
-        if (halt := await self.store.get_state(HALT)) is not None:
-            raise Halted(f"the control plane is halted ({halt.get('reason') or 'no reason given'}); release it first")
         driver = RecordingDriver(driver_for(fault, self.drivers), self.store, None)
-        await driver.check(fault)
-        applied = await driver.apply(fault, fault.duration)
+        try:  # applying resolves the target first, so a fault that cannot be applied changes nothing
+            applied = await driver.apply(fault, fault.duration)
+        except FaultHalted as exc:
+            raise Halted(f"{exc}; release it first") from None
         fault_id = driver.fault_id(fault.name)
         self._expiries[fault_id] = asyncio.create_task(self._expire(fault_id, fault.duration))
         await self.store.audit(by, "fault.inject", fault.name, proxy=fault.target, fault=fault.fault)

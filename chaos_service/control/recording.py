@@ -11,9 +11,13 @@ from __future__ import annotations
 import time
 
 from chaos_service.control.store import Store
-from chaos_service.control.store.catalog import HALT
+from chaos_service.control.store.database import HaltedStore
 from chaos_service.experiments.faults.base import AppliedFault, FaultDriver, FaultError
 from chaos_service.experiments.plan import FaultPlan
+
+
+class FaultHalted(FaultError):
+    """The fault was not applied: the control plane is halted."""
 
 
 class RecordingDriver:
@@ -36,10 +40,11 @@ class RecordingDriver:
         await self.inner.check(fault)
 
     async def apply(self, fault: FaultPlan, ttl: float) -> AppliedFault:
-        if (halt := await self.store.get_state(HALT)) is not None:
-            raise FaultError(f"fault {fault.name!r}: the control plane is halted ({halt.get('reason') or 'no reason'})")
         intended = {"target": fault.target, "fault": fault.fault, "pending": True}
-        fault_id = await self.store.record_fault(self.run_id, fault.name, self.name, intended, time.time() + ttl)
+        try:
+            fault_id = await self.store.record_fault(self.run_id, fault.name, self.name, intended, time.time() + ttl)
+        except HaltedStore as halt:
+            raise FaultHalted(f"fault {fault.name!r}: the control plane is halted ({halt})") from None
         try:
             applied = await self.inner.apply(fault, ttl)
         except BaseException:

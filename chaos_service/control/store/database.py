@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chaos_service.control.auth import ROLES
 from chaos_service.control.store import migrate
-from chaos_service.control.store.catalog import CatalogTables
+from chaos_service.control.store.catalog import HALT, CatalogTables
 from chaos_service.control.store.runs import RunTables
 from chaos_service.control.store.schedules import ScheduleTables
-from chaos_service.control.store.tables import applied_faults, audit_log, tokens
+from chaos_service.control.store.tables import applied_faults, audit_log, control_state, tokens
 from chaos_service.control.store.urls import store_url
 
 TOKEN_PREFIX = "cst_"
@@ -40,6 +40,10 @@ class FaultRecord:
     driver: str
     handle: dict[str, Any]
     expires_at: float
+
+
+class HaltedStore(Exception):
+    """A fault was not recorded: the control plane is halted (the message is the halt's reason)."""
 
 
 @dataclass(frozen=True)
@@ -112,9 +116,16 @@ class Store(RunTables, CatalogTables, ScheduleTables):
     async def record_fault(
         self, run_id: str | None, name: str, driver: str, handle: dict[str, Any], expires_at: float
     ) -> int:
-        """Record a fault before it is applied; returns its id."""
+        """Record a fault before it is applied; returns its id.
+
+        Raises:
+            HaltedStore: the control plane is halted (checked in the same transaction); nothing recorded.
+        """
         row = {"run_id": run_id, "name": name, "driver": driver, "handle": handle}
         async with self.engine.begin() as connection:
+            halt = (await connection.execute(select(control_state.c.value).where(control_state.c.key == HALT))).scalar()
+            if halt is not None:
+                raise HaltedStore(str(dict(halt).get("reason") or "no reason given"))
             result = await connection.execute(
                 insert(applied_faults).values(**row, recorded_at=time.time(), expires_at=expires_at)
             )
@@ -184,8 +195,11 @@ async def open_store(location: str | Path, replica: str | None = None) -> Store:
 
 def _sqlite_for_several_processes(connection: Any, _record: Any) -> None:
     # A serving process and its run workers write one file: WAL lets readers go on while one
-    # writes, and a busy timeout makes a writer wait its turn instead of failing.
+    # writes, and a busy timeout makes a writer wait its turn instead of failing. In WAL mode,
+    # synchronous=NORMAL keeps every commit through a process crash (only a power loss can take
+    # the last ones) and spares each commit an fsync: a fault is recorded in well under a ms.
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
