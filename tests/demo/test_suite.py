@@ -49,9 +49,9 @@ def sandbox_processes() -> set[tuple[int, str]]:
     return found
 
 
-#: One built-in experiment per kind of target (cache, LLM stream, chat WebSocket). The whole
-#: library passing on a healthy sandbox is what `make demo` itself checks (exit 0), in ~2 minutes.
-SAMPLE = ("redis-latency.yaml", "llm-rate-limit.yaml", "websocket-partition.yaml")
+#: Two short built-in experiments (an LLM stream, the chat WebSocket). The whole library passing
+#: on a healthy sandbox is what `make demo` itself checks (exit 0), in about 2 minutes.
+SAMPLE = ("llm-rate-limit.yaml", "websocket-partition.yaml")
 
 
 @pytest.mark.serial  # chat virtual users and timing checks: given the machine to themselves
@@ -61,7 +61,7 @@ def test_the_demo_runs_built_in_experiments_to_a_pass_and_reports_them(tmp_path:
     before = sandbox_processes()
     started = time.monotonic()
     files = [str(BUILT_IN / name) for name in SAMPLE]
-    result = demo(*files, "--report-dir", str(report_dir), "--lanes", "3")
+    result = demo(*files, "--report-dir", str(report_dir), "--lanes", "2")
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert elapsed < LIMIT, elapsed

@@ -46,6 +46,7 @@ def test_a_load_experiment_fails_on_its_defect_naming_the_metric(
     assert_caught({name: run_on_its_defect(name, sandbox_with)})
 
 
+@pytest.mark.serial  # six sandboxes side by side: a machine's worth of load, so nothing else beside them
 @pytest.mark.timeout(300)
 def test_the_other_experiments_fail_on_their_defects_side_by_side_naming_the_metric(
     sandbox_with: Callable[..., Sandbox],
