@@ -47,11 +47,11 @@ method:
 
 
 WHERE_THE_TIME_GOES = (
-    "Where a `POST /faults` spends its time (one request, measured in-process): token lookup ~1.7 ms, "
-    "the fault recorded (with the halt check) ~2 ms, the engine driver's three calls (resolve the proxy, "
-    "read its counters, create the toxic, active from here) ~7 ms, then recording what was created ~2 ms, "
-    "the audit entry ~1.6 ms and reading the record back ~2 ms; each SQLite statement costs 1.5 to 2 ms "
-    "through aiosqlite's thread."
+    "Where a `POST /faults` spends its time (one request, measured in-process before the last changes): token "
+    "lookup ~1.7 ms, the fault recorded (with the halt check) ~2 ms, the engine driver's calls (resolve the "
+    "proxy and read its counters, now at once, then create the toxic, active from here) ~7 ms, then recording "
+    "what was created ~2 ms and the audit entry ~1.6 ms; each SQLite statement costs 1.5 to 2 ms through "
+    "aiosqlite's thread."
 )
 
 

@@ -128,7 +128,8 @@ class ControlPlane:
         self._expiries[fault_id] = asyncio.create_task(self._expire(fault_id, fault.duration))
         await self.store.audit(by, "fault.inject", fault.name, proxy=fault.target, fault=fault.fault)
         log.info("ad-hoc fault %s applied by %s: %s", fault.name, by, applied.describe())
-        return await self._fault(fault_id)
+        expires_at = time.time() + (applied.expires_at - time.monotonic())
+        return FaultRecord(fault_id, None, fault.name, driver.name, applied.handle, expires_at)
 
     async def faults(self) -> list[FaultRecord]:
         return await self.store.open_faults()

@@ -21,6 +21,7 @@ Removing deletes those toxics; a toxic or proxy that is already gone is fine.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import ssl
@@ -101,9 +102,15 @@ class EngineFaultDriver:
             raise FaultError(f"fault {fault.name!r}: ttl must be greater than 0 seconds, got {ttl}")
         applied_at = time.monotonic()
         async with self._client(API_TIMEOUT) as client:
-            await self._resolve(client, fault)
             proxy = fault.target
-            baseline = await self._fired(client, proxy)
+            # Both reads at once: the fault is live one round trip sooner.
+            resolved, baseline = await asyncio.gather(
+                self._resolve(client, fault), self._fired(client, proxy), return_exceptions=True
+            )
+            if isinstance(resolved, BaseException):
+                raise resolved
+            if isinstance(baseline, BaseException):
+                raise baseline
             created: list[str] = []  # including one whose creation was interrupted: it may exist
             try:
                 for body in self._toxic_bodies(fault, ttl):
