@@ -26,7 +26,6 @@ from chaos_service.control.runs import RunManager
 from chaos_service.control.store import Store
 from chaos_service.control.store.catalog import HALT, ExperimentRow
 from chaos_service.control.store.database import FaultRecord
-from chaos_service.control.store.runs import LIVE
 from chaos_service.errors import InvalidInput, NotFound
 from chaos_service.experiments.faults.base import FaultDriver, driver_for
 from chaos_service.experiments.loader import parse_experiment
@@ -146,10 +145,10 @@ class ControlPlane:
         await self.store.audit(by, "fault.remove", fault.name)
 
     async def _fault(self, fault_id: int) -> FaultRecord:
-        for fault in await self.store.open_faults():
-            if fault.id == fault_id:
-                return fault
-        raise NotFound(f"no active fault {fault_id}")
+        found = await self.store.open_faults(fault_id=fault_id)
+        if not found:
+            raise NotFound(f"no active fault {fault_id}")
+        return found[0]
 
     async def _expire(self, fault_id: int, after: float) -> None:
         await asyncio.sleep(after)
@@ -181,9 +180,7 @@ class ControlPlane:
         for task in self._expiries.values():
             task.cancel()
         self._expiries.clear()
-        for row in await self.store.list_runs(limit=1000):
-            if row.status in LIVE and await self.store.request_abort(row.id, why):
-                report.aborted_runs.append(row.id)
+        report.aborted_runs = await self.store.request_abort_all(why)
         report.seconds = time.monotonic() - started
         await self.store.audit(by, "halt", "", reason=reason, removed=len(report.removed_faults))
         return report

@@ -155,10 +155,12 @@ class Store(RunTables, CatalogTables, ScheduleTables):
                 update(applied_faults).where(applied_faults.c.id == fault_id).values(removed_at=time.time())
             )
 
-    async def open_faults(self, now: float | None = None) -> list[FaultRecord]:
-        """Faults recorded and not removed whose ttl has not yet passed."""
+    async def open_faults(self, now: float | None = None, *, fault_id: int | None = None) -> list[FaultRecord]:
+        """Faults recorded and not removed whose ttl has not yet passed (only ``fault_id``, if given)."""
         now = time.time() if now is None else now
         query = select(applied_faults).where(applied_faults.c.removed_at.is_(None), applied_faults.c.expires_at > now)
+        if fault_id is not None:
+            query = query.where(applied_faults.c.id == fault_id)
         async with self.engine.connect() as connection:
             rows = (await connection.execute(query.order_by(applied_faults.c.id))).all()
         return [FaultRecord(r.id, r.run_id, r.name, r.driver, dict(r.handle), r.expires_at) for r in rows]

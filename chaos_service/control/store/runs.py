@@ -120,6 +120,15 @@ class RunTables:
             )
         return bool(result.rowcount)
 
+    async def request_abort_all(self, reason: str) -> list[str]:
+        """Ask for every live run not yet asked to be aborted (a halt); their ids."""
+        unasked = (runs.c.status.in_(LIVE), runs.c.abort_requested.is_(None))
+        async with self.engine.begin() as connection:
+            ids = list((await connection.execute(select(runs.c.id).where(*unasked))).scalars())
+            if ids:
+                await connection.execute(update(runs).where(runs.c.id.in_(ids)).values(abort_requested=reason))
+        return ids
+
     async def abort_requests(self) -> dict[str, str]:
         """This replica's live runs that someone asked to abort, with the reason."""
         query = select(runs.c.id, runs.c.abort_requested).where(

@@ -11,16 +11,11 @@ from chaos_service.control.api.models import (
     Validation,
     responses,
 )
+from chaos_service.control.api.routes import plane
 from chaos_service.control.api.security import Operator, Viewer, actor
-from chaos_service.control.plane import ControlPlane
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 ERRORS = responses(404, 409)
-
-
-def plane(request: Request) -> ControlPlane:
-    control: ControlPlane = request.app.state.plane
-    return control
 
 
 @router.get("", response_model=list[ExperimentOut], responses=ERRORS)

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import Path as PathParam
 
 from chaos_service.control.api.models import FaultIn, FaultOut, HaltIn, HaltOut, iso, responses
+from chaos_service.control.api.routes import plane
 from chaos_service.control.api.security import Operator, Viewer, actor
 from chaos_service.control.auth import AuthError, require_role
 from chaos_service.control.errors import Halted, Unavailable
-from chaos_service.control.plane import ControlPlane, adhoc_name
+from chaos_service.control.plane import adhoc_name
 from chaos_service.control.store.database import TokenRecord
 from chaos_service.errors import InvalidInput
 from chaos_service.experiments.plan import FaultPlan
 
 router = APIRouter(tags=["faults"])
 ERRORS = responses(404, 409)
-
-
-def plane(request: Request) -> ControlPlane:
-    control: ControlPlane = request.app.state.plane
-    return control
 
 
 @router.post(
@@ -55,7 +52,9 @@ async def list_faults(request: Request, _: Viewer) -> list[FaultOut]:
 
 
 @router.delete("/faults/{fault_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
-async def remove_fault(fault_id: int, request: Request, token: Operator) -> None:
+async def remove_fault(
+    fault_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], request: Request, token: Operator
+) -> None:
     await plane(request).remove_fault(fault_id, actor(token))
 
 

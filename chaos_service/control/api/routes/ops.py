@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Annotated
 
 import httpx
@@ -19,6 +20,7 @@ from chaos_service.control.api.models import (
     iso,
     responses,
 )
+from chaos_service.control.api.routes import plane
 from chaos_service.control.api.security import Admin, Operator, Viewer, actor
 from chaos_service.control.plane import NAME, ControlPlane
 from chaos_service.control.scheduler.cron import parse_schedule, upcoming
@@ -27,11 +29,6 @@ from chaos_service.errors import InvalidInput, NotFound
 
 router = APIRouter()
 ERRORS = responses(404, 409)
-
-
-def plane(request: Request) -> ControlPlane:
-    control: ControlPlane = request.app.state.plane
-    return control
 
 
 @router.get("/health", response_model=HealthOut, tags=["operations"], responses={503: {"model": HealthOut}})
@@ -81,14 +78,7 @@ async def _schedule_out(control: ControlPlane, row: ScheduleRow, *, firings: boo
     next_times = upcoming(row, 5) if row.enabled else []
     recent = await control.store.list_firings(row.id, limit=20) if firings else []
     return ScheduleOut(
-        id=row.id,
-        cron=row.cron,
-        timezone=row.timezone,
-        experiments=row.experiments,
-        overlap=row.overlap,
-        misfire=row.misfire,
-        webhook=row.webhook,
-        enabled=row.enabled,
+        **asdict(row),  # what is not part of the answer (created_at) is ignored
         next_fire_times=[moment.isoformat() for moment in next_times],
         recent_firings=[FiringOut.of(firing) for firing in recent],
     )

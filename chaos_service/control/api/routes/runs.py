@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from starlette.websockets import WebSocketState
 
 from chaos_service.control.api.models import EventOut, RunIn, RunOut, responses
+from chaos_service.control.api.routes import plane
 from chaos_service.control.api.security import Operator, Viewer, actor
 from chaos_service.control.auth import AuthError, bearer_secret, require_role
 from chaos_service.control.errors import Conflict
@@ -31,11 +32,6 @@ REPORTS = {
     "junit": ("application/xml", "junit.xml"),
     "report": ("text/html; charset=utf-8", "report.html"),
 }
-
-
-def plane(request: Request) -> ControlPlane:
-    control: ControlPlane = request.app.state.plane
-    return control
 
 
 async def _run_out(control: ControlPlane, run_id: str) -> RunOut:
