@@ -44,8 +44,25 @@ class Auth:
 
 
 @dataclass(frozen=True)
+class Container:
+    """How the Docker fault driver finds a fault target: one container by its exact name, or
+    every container carrying a label (``key=value``, or ``key`` for any value)."""
+
+    name: str = ""
+    label: str = ""
+
+    def describe(self) -> str:
+        return f"name {self.name!r}" if self.name else f"label {self.label!r}"
+
+
+@dataclass(frozen=True)
 class Environment:
-    """The contents of environment.json: URLs, proxies, the JWT secret and the process ids."""
+    """The contents of environment.json: URLs, proxies, the JWT secret and the fault targets.
+
+    ``toxiproxy`` is the URL of a Toxiproxy server that serves the ``tcp`` proxies (empty:
+    the engine serves every proxy); ``docker`` the Docker Engine API URL for ``containers``
+    (empty: ``$DOCKER_HOST``, else the local socket).
+    """
 
     engine: str
     proxies: dict[str, Proxy]
@@ -54,6 +71,9 @@ class Environment:
     auth: Auth
     processes: dict[str, int]
     defects: list[str] = field(default_factory=list)
+    toxiproxy: str = ""
+    docker: str = ""
+    containers: dict[str, Container] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """The document, with keys in the documented order."""
@@ -66,6 +86,15 @@ class Environment:
             "processes": self.processes,
             "defects": self.defects,
         }
+        if self.toxiproxy:
+            document["toxiproxy"] = self.toxiproxy
+        if self.docker:
+            document["docker"] = self.docker
+        if self.containers:
+            document["containers"] = {
+                name: {key: value for key, value in asdict(container).items() if value}
+                for name, container in self.containers.items()
+            }
         return json.dumps(document, indent=2) + "\n"
 
     @classmethod
@@ -86,6 +115,9 @@ class Environment:
                 auth=Auth(secret=_str(data["auth"]["secret"]), algorithm=_str(data["auth"]["algorithm"])),
                 processes={_str(k): _int(v) for k, v in _dict(data["processes"]).items()},
                 defects=[_str(d) for d in data.get("defects", [])],
+                toxiproxy=_str(data.get("toxiproxy", "")),
+                docker=_str(data.get("docker", "")),
+                containers={_str(k): _container(v) for k, v in _dict(data.get("containers", {})).items()},
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"missing or malformed field {exc}") from None
@@ -152,6 +184,17 @@ def _int(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"expected an integer, got {value!r}")
     return value
+
+
+def _container(value: object) -> Container:
+    entry = _dict(value)
+    unknown = sorted(set(entry) - {"name", "label"})
+    if unknown:
+        raise TypeError(f"a container has 'name' or 'label', not {unknown}")
+    container = Container(name=_str(entry.get("name", "")), label=_str(entry.get("label", "")))
+    if bool(container.name) == bool(container.label):
+        raise TypeError(f"a container needs exactly one of 'name' and 'label', got {entry!r}")
+    return container
 
 
 def _dict(value: object) -> dict[Any, Any]:

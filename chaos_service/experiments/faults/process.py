@@ -17,28 +17,22 @@ process and parent.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from chaos_service.experiments.faults.base import AppliedFault, FaultError, FaultTargetError
+from chaos_service.experiments.faults.watchdogs import PROCESS_WATCHDOG, Watchdogs
 from chaos_service.experiments.plan import FaultPlan
 from chaos_service.sandbox.environment import Environment
 
 log = logging.getLogger(__name__)
 
 PROCESS_FAULTS = ("kill", "pause")
-WATCHDOG = Path(__file__).with_name("watchdog.py")
-WATCHDOG_START_TIMEOUT = 10.0
-WATCHDOG_STOP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -89,8 +83,7 @@ class LocalProcessDriver:
         self.environment = environment
         #: The process first seen under each name: later signals go to it only.
         self._seen: dict[str, ProcessInfo] = {}
-        #: Watchdogs this driver started, by pid (reaped when stood down).
-        self._watchdogs: dict[int, subprocess.Popen[bytes]] = {}
+        self._watchdogs = Watchdogs()
 
     # -- the FaultDriver interface ------------------------------------------------------
 
@@ -108,14 +101,15 @@ class LocalProcessDriver:
         deadline = applied_at + ttl
         handle: dict[str, Any] = {"pid": process.pid, "start_time": process.start_time}
         if fault.fault == "pause":
-            watchdog = await self._start_watchdog(fault, process, deadline)
-            handle |= {"signal": "SIGSTOP", "watchdog_pid": watchdog.pid, "watchdog_start_time": None}
-            if (info := ProcessInfo.read(watchdog.pid)) is not None:
-                handle["watchdog_start_time"] = info.start_time
+            arguments = [str(process.pid), str(process.start_time), repr(deadline)]
+            what = f"fault {fault.name!r}"
+            gone = {"gone": f"pid {process.pid} exited before it could be paused"}
+            watchdog = await self._watchdogs.start(PROCESS_WATCHDOG, arguments, what, refusals=gone)
+            handle |= {"signal": "SIGSTOP"} | watchdog
             try:
                 self._signal(fault.name, process, signal.SIGSTOP)
             except FaultError:
-                await self._stand_down(handle)
+                await self._watchdogs.stand_down(handle)
                 raise
         else:
             handle["signal"] = "SIGKILL"
@@ -167,7 +161,7 @@ class LocalProcessDriver:
                 pass  # exited meanwhile
             except PermissionError as exc:
                 raise FaultError(f"fault {applied.name!r}: not permitted to resume pid {pid}: {exc}") from None
-        await self._stand_down(applied.handle)
+        await self._watchdogs.stand_down(applied.handle)
         log.info("removed fault %s: resumed pid %d", applied.name, pid)
 
     # -- helpers ------------------------------------------------------------------------
@@ -209,60 +203,6 @@ class LocalProcessDriver:
             raise FaultError(f"fault {name!r}: pid {process.pid} exited before it could be sent {sig.name}") from None
         except PermissionError as exc:
             raise FaultError(f"fault {name!r}: not permitted to send {sig.name} to pid {process.pid}: {exc}") from None
-
-    async def _start_watchdog(self, fault: FaultPlan, process: ProcessInfo, deadline: float) -> subprocess.Popen[bytes]:
-        """Start the detached watchdog that resumes ``process`` at ``deadline``; wait until it is armed."""
-        command = [sys.executable, "-I", str(WATCHDOG), str(process.pid), str(process.start_time), repr(deadline)]
-        try:
-            watchdog = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                cwd="/",
-            )
-        except OSError as exc:
-            raise FaultError(f"fault {fault.name!r}: cannot start the watchdog that bounds the pause: {exc}") from None
-        self._watchdogs[watchdog.pid] = watchdog
-        assert watchdog.stdout is not None
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(watchdog.stdout.readline), WATCHDOG_START_TIMEOUT)
-        except BaseException as exc:  # timed out or cancelled: no pause without its watchdog
-            watchdog.kill()  # ends the read with end of file
-            watchdog.stdout.close()
-            await self._stand_down({"watchdog_pid": watchdog.pid})
-            if isinstance(exc, TimeoutError):
-                raise FaultError(f"fault {fault.name!r}: the watchdog that bounds the pause did not start") from None
-            raise
-        watchdog.stdout.close()
-        if line.strip() != b"armed":
-            await self._stand_down({"watchdog_pid": watchdog.pid})
-            if line.strip() == b"gone":
-                raise FaultError(f"fault {fault.name!r}: pid {process.pid} exited before it could be paused")
-            raise FaultError(f"fault {fault.name!r}: the watchdog that bounds the pause did not start")
-        return watchdog
-
-    async def _stand_down(self, handle: dict[str, Any]) -> None:
-        """Stop the pause's watchdog (it must not resume the process later); gone is fine."""
-        pid = handle.get("watchdog_pid")
-        if not isinstance(pid, int):
-            return
-        watchdog = self._watchdogs.pop(pid, None)
-        if watchdog is not None:  # ours: terminate and reap it
-            if watchdog.poll() is None:
-                watchdog.terminate()
-            try:
-                await asyncio.to_thread(watchdog.wait, WATCHDOG_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                watchdog.kill()
-                await asyncio.to_thread(watchdog.wait)
-            return
-        expected = handle.get("watchdog_start_time")  # started by another driver or process
-        now = ProcessInfo.read(pid)
-        if now is not None and now.start_time == expected:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
 
 
 def _handle(applied: AppliedFault) -> tuple[int, int, str]:
