@@ -79,7 +79,7 @@ class FaultPlan:
     """One fault of the method, at an absolute offset, for a bounded duration."""
 
     name: str
-    fault: str  # a toxic type, ``partition``, ``down``, or a process fault (``pause``, ``kill``)
+    fault: str  # a toxic type, ``partition``, ``down``, or a process or container fault (``pause``, ``kill``, …)
     target: str  # a proxy name, or a process name of the environment
     at: float
     duration: float

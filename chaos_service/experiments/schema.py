@@ -2,9 +2,10 @@
 
 These models check types and formats (durations, comparisons, names, ranges, known
 fault types and probe options) and refuse unknown keys. What needs more than one entry
-or the environment — probe names in checks, the timeline, proxies and processes and
-their protocols, toxic attributes — is checked by `chaos_service.experiments.loader`,
-which turns these models into an `ExperimentPlan`. See docs/experiments.md.
+or the environment — probe names in checks, the timeline, proxies, processes and
+containers, proxy protocols, toxic and container attributes — is checked by
+`chaos_service.experiments.loader`, which turns these models into an `ExperimentPlan`.
+See docs/experiments.md.
 
 Custom errors are `PydanticCustomError`s whose context carries the whole ``message``
 and, optionally, ``at``: the key (below the failing value) the message is about.
@@ -34,9 +35,18 @@ TOXIC_FAULTS: dict[str, tuple[str, ...]] = {
 PROXY_FAULTS = ("partition", "down")
 #: The protocol of the proxies that whole-proxy faults apply to (they are made of tcp toxics).
 PROXY_FAULT_PROTOCOL = "tcp"
-#: Faults on an environment process: ``pause`` (stopped, then resumed), ``kill``.
+#: Faults on an environment process or container (``process: NAME``): ``pause`` (stopped, then
+#: resumed), ``kill``.
 PROCESS_FAULTS = ("pause", "kill")
-ALL_FAULTS: tuple[str, ...] = (*PROXY_FAULTS, *(t for types in TOXIC_FAULTS.values() for t in types), *PROCESS_FAULTS)
+#: Faults on an environment container only (``process: NAME`` naming a container): ``restart``,
+#: ``stop`` (started again when the fault ends).
+CONTAINER_FAULTS = ("restart", "stop")
+ALL_FAULTS: tuple[str, ...] = (
+    *PROXY_FAULTS,
+    *(t for types in TOXIC_FAULTS.values() for t in types),
+    *PROCESS_FAULTS,
+    *CONTAINER_FAULTS,
+)
 
 PROBE_TYPES = ("http", "postgres", "redis", "llm", "reconnect", "websocket_chat")
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -9,10 +9,12 @@ Entries are resolved in order with a cursor that starts at 0:
 
 After each fault the cursor is its end. A fault without ``name`` is called
 ``<fault>-<target>`` (``-2``, ``-3``… when that is taken). Each fault is checked on its
-own: the kind of target it needs (a proxy, or a process for ``pause`` and ``kill``), the
-fields that apply to it, its toxic attributes (by the engine's own rules) and, with an
-environment, that its proxy or process exists and that the proxy's protocol takes it
-(``partition`` and ``down`` are made of tcp toxics: tcp proxies only).
+own: the kind of target it needs (a proxy; ``process: NAME`` for ``pause`` and ``kill``,
+which act on a local process or a container, and for ``restart`` and ``stop``, which act on
+containers only), the fields that apply to it, its attributes (toxics by the engine's own
+rules, container faults by the Docker driver's) and, with an environment, that its proxy,
+process or container exists and that the proxy's protocol takes it (``partition`` and
+``down`` are made of tcp toxics: tcp proxies only).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from chaos_service.errors import InvalidToxic
 from chaos_service.experiments.durations import shown
 from chaos_service.experiments.plan import FaultPlan
 from chaos_service.experiments.schema import (
+    CONTAINER_FAULTS,
     PROCESS_FAULTS,
     PROXY_FAULT_PROTOCOL,
     PROXY_FAULTS,
@@ -133,24 +136,30 @@ class _Method:
 
     def check_fault(self, entry: FaultModel, path: FieldPath) -> None:
         fault = entry.fault
-        on_process = fault in PROCESS_FAULTS
+        on_process = fault in PROCESS_FAULTS or fault in CONTAINER_FAULTS
+        kind = "container" if fault in CONTAINER_FAULTS else "process"
         if entry.proxy is not None and entry.process is not None:
             self.problem(path, "give proxy or process, not both")
             return
         if on_process and entry.proxy is not None:
-            self.problem((*path, "proxy"), f"{fault} is a process fault: name an environment process (process: NAME)")
+            self.problem((*path, "proxy"), f"{fault} is a {kind} fault: name an environment {kind} (process: NAME)")
             return
         if not on_process and entry.process is not None:
             self.problem((*path, "process"), f"{fault} is a proxy fault: name a proxy (proxy: NAME)")
             return
         if not entry.target:
-            kind = "process" if on_process else "proxy"
-            self.problem(path, f"name the {kind} to fault ({kind}: NAME)")
+            key = "process" if on_process else "proxy"
+            self.problem(path, f"name the {kind if on_process else key} to fault ({key}: NAME)")
             return
         protocol = _PROTOCOL_OF.get(fault)
-        if protocol is None:
-            keys = ("stream", "attributes") if fault in PROXY_FAULTS else ("stream", "toxicity", "attributes")
-            for key in keys:
+        if on_process:
+            for key in ("stream", "toxicity", "attributes") if fault == "pause" else ("stream", "toxicity"):
+                if getattr(entry, key) is not None:
+                    self.problem((*path, key), f"does not apply to {fault}")
+            if fault != "pause":
+                self.check_container_attributes(fault, entry.attributes or {}, (*path, "attributes"))
+        elif protocol is None:
+            for key in ("stream", "attributes"):
                 if getattr(entry, key) is not None:
                     self.problem((*path, key), f"does not apply to {fault}")
         else:
@@ -186,12 +195,43 @@ class _Method:
         if not named:
             self.problem(path, together)
 
+    def check_container_attributes(self, fault: str, attributes: dict[str, Any], path: FieldPath) -> None:
+        """By the Docker driver's rules (imported only when there are attributes: it loads the docker SDK)."""
+        if not attributes:
+            return
+        from chaos_service.experiments.faults.docker import attribute_problems
+
+        for key, message in attribute_problems(fault, attributes).items():
+            self.problem((*path, key), message, key=message.startswith("unknown attribute"))
+
+    def check_process(self, entry: FaultModel, path: FieldPath) -> None:
+        """``process: NAME`` names a local process or a container; ``restart`` and ``stop`` need a container."""
+        assert self.env is not None and entry.process is not None
+        name, processes, containers = entry.process, self.env.processes, self.env.containers
+        if entry.fault in CONTAINER_FAULTS:
+            if name in processes and name not in containers:
+                self.problem(
+                    (*path, "fault"), f"{entry.fault} works on containers only; {shown(name)} is a local process"
+                )
+            elif name not in containers:
+                known = listing("containers", containers)
+                self.problem((*path, "process"), f"the environment has no container {shown(name)}; {known}")
+        elif name not in processes and name not in containers:
+            if containers:
+                known = f"{listing('processes', processes)}; {listing('containers', containers)}"
+                self.problem((*path, "process"), f"the environment has no process or container {shown(name)}; {known}")
+            else:
+                known = listing("processes", processes)
+                self.problem((*path, "process"), f"the environment has no process {shown(name)}; {known}")
+        elif entry.attributes and entry.fault != "pause" and name not in containers:
+            self.problem(
+                (*path, "attributes"), f"attributes apply to containers only; {shown(name)} is a local process"
+            )
+
     def check_target(self, entry: FaultModel, path: FieldPath, protocol: str | None) -> None:
         assert self.env is not None
         if entry.process is not None:
-            if entry.process not in self.env.processes:
-                known = listing("processes", self.env.processes)
-                self.problem((*path, "process"), f"the environment has no process {shown(entry.process)}; {known}")
+            self.check_process(entry, path)
             return
         proxy = self.env.proxies.get(entry.target)
         if proxy is None:

@@ -354,7 +354,7 @@ def test_every_fault_needs_a_known_type_and_a_positive_duration() -> None:
         'x.yaml:5: method[0].fault: unknown fault "explode"; faults: partition, down, latency, bandwidth, slow_close, '
         "timeout, reset_peer, slicer, limit_data, noop, http_error, http_delay, sse_delay, sse_cut, sse_stall, "
         "sse_error, sse_malformed, fail_attempts, ws_drop, ws_delay, ws_duplicate, ws_reorder, ws_close, ws_refuse, "
-        "pause, kill",
+        "pause, kill, restart, stop",
         'x.yaml:6: method[1].duration: must be a positive duration like 5s, 250ms or 1.5m, not "soon"',
     ]
     assert method_problems("  - {fault: noop, proxy: p, duration: 0}\n") == [
