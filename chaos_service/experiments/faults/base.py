@@ -12,8 +12,9 @@ A `FaultDriver` turns one `FaultPlan` into a change in the system under test and
   (expired, or removed by someone else) is not an error.
 
 The runner picks a driver per fault with `driver_for` from the list `drivers_for` builds
-for an environment: the engine driver (toxics, ``partition``, ``down``) and the local
-process driver (``pause``, ``kill``).
+for an environment: the engine driver (toxics, ``partition``, ``down``), a Toxiproxy driver
+for ``tcp`` proxies served by a real Toxiproxy, the Docker driver for containers and the
+local process driver (``pause``, ``kill``).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class FaultDriver(Protocol):
     fault_types: tuple[str, ...]
 
     def handles(self, fault: FaultPlan) -> bool:
-        """Whether this driver is the one for ``fault`` (by fault type, not by target)."""
+        """Whether this driver is the one for ``fault`` (by its type, and where several drivers
+        take the same type, by its target)."""
         ...
 
     async def check(self, fault: FaultPlan) -> None:
@@ -116,13 +118,26 @@ class FaultDriver(Protocol):
 def drivers_for(environment: Environment, *, run_id: str = "") -> list[FaultDriver]:
     """The drivers for ``environment``, in the order `driver_for` asks them.
 
-    ``run_id`` makes the names of what the drivers create unique per run (toxic names),
-    so concurrent runs of the same experiment never collide.
+    A Toxiproxy named by the environment takes the faults on ``tcp`` proxies; the engine
+    takes every other proxy fault. Containers go to the Docker driver, local processes to
+    the process driver. ``run_id`` makes the names of what the drivers create unique per
+    run (toxic names), so concurrent runs of the same experiment never collide.
     """
     from chaos_service.experiments.faults.engine import EngineFaultDriver
     from chaos_service.experiments.faults.process import LocalProcessDriver
 
-    return [EngineFaultDriver(environment, run_id=run_id), LocalProcessDriver(environment)]
+    drivers: list[FaultDriver] = []
+    if environment.toxiproxy:
+        from chaos_service.experiments.faults.toxiproxy import ToxiproxyFaultDriver
+
+        drivers.append(ToxiproxyFaultDriver(environment, run_id=run_id))
+    drivers.append(EngineFaultDriver(environment, run_id=run_id))
+    if environment.containers:
+        from chaos_service.experiments.faults.docker import DockerDriver
+
+        drivers.append(DockerDriver(environment))
+    drivers.append(LocalProcessDriver(environment))
+    return drivers
 
 
 def driver_for(fault: FaultPlan, drivers: list[FaultDriver]) -> FaultDriver:
