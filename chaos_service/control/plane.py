@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from chaos_service.control.errors import Conflict, Halted, Unavailable
-from chaos_service.control.reconciler import remove_faults
+from chaos_service.control.reconciler import remove_faults, remove_overdue
 from chaos_service.control.recording import FaultHalted, RecordingDriver
 from chaos_service.control.runs import RunManager
 from chaos_service.control.store import Store
@@ -38,6 +38,8 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 ENGINE_TIMEOUT = 5.0
 #: The longest an ad-hoc fault may last: it is a time limit, not a setting to forget.
 MAX_FAULT_SECONDS = 3600.0
+#: How often faults past their expiry are looked for (a Toxiproxy toxic has no ttl of its own).
+EXPIRY_SWEEP_SECONDS = 1.0
 
 
 @dataclass
@@ -54,14 +56,28 @@ class ControlPlane:
         self.environment = environment
         self.drivers = drivers
         self.runs = runs
+        #: The data planes a halt resets: the engine, and a Toxiproxy serving the tcp proxies.
         self.engine = httpx.AsyncClient(base_url=environment.engine, timeout=ENGINE_TIMEOUT)
+        self.data_planes = {"engine": self.engine}
+        if environment.toxiproxy:
+            self.data_planes["toxiproxy"] = httpx.AsyncClient(base_url=environment.toxiproxy, timeout=ENGINE_TIMEOUT)
         self._expiries: dict[int, asyncio.Task[None]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start_expiry_sweep(self, every: float = EXPIRY_SWEEP_SECONDS) -> None:
+        """Remove recorded faults past their expiry from now on, whichever replica applied them."""
+        self._sweeper = asyncio.create_task(self._sweep(every))
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         await self.runs.close("the control plane is shutting down")
         for task in self._expiries.values():
             task.cancel()
-        await self.engine.aclose()
+        for client in self.data_planes.values():
+            await client.aclose()
 
     # -- experiments ------------------------------------------------------------------------------
 
@@ -156,6 +172,17 @@ class ControlPlane:
         with contextlib.suppress(NotFound):
             await remove_faults(self.store, self.drivers, [await self._fault(fault_id)])
 
+    async def _sweep(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                removed, _ = await remove_overdue(self.store, self.drivers)
+            except Exception:  # the store is unreachable for now: next time
+                log.exception("could not look for faults past their expiry")
+                continue
+            if removed:
+                log.info("removed faults past their time limit: %s", ", ".join(removed))
+
     # -- halt -------------------------------------------------------------------------------------
 
     async def halt(self, by: str, reason: str) -> HaltReport:
@@ -165,13 +192,17 @@ class ControlPlane:
         await self.store.set_state(HALT, {"by": by, "reason": reason, "at": time.time()})
         why = f"halted by {by}" + (f": {reason}" if reason else "")
         self.runs.abort_local(why)
-        # One call clears every toxic on every proxy, including any that were not made through here.
-        try:
-            (await self.engine.post("/reset")).raise_for_status()
-        except httpx.HTTPError as exc:
-            report.failed.append(f"engine reset: {exc}")
+        # One call per data plane clears every toxic on every proxy, including any not made through here.
+        reset: set[str] = set()
+        for name, client in self.data_planes.items():
+            try:
+                (await client.post("/reset")).raise_for_status()
+                reset.add(name)
+            except httpx.HTTPError as exc:
+                report.failed.append(f"{name} reset: {exc}")
         faults = await self.store.open_faults()
-        engine_faults = [fault for fault in faults if fault.driver == "engine" and not report.failed]
+        # A Toxiproxy fault still goes through its driver: that stands its watchdog down.
+        engine_faults = [fault for fault in faults if fault.driver == "engine" and "engine" in reset]
         await self.store.faults_removed([fault.id for fault in engine_faults])
         report.removed_faults += [fault.name for fault in engine_faults]
         removed, failed = await remove_faults(self.store, self.drivers, [f for f in faults if f not in engine_faults])

@@ -4,7 +4,8 @@ A replica that died mid-run (kill -9, a lost machine) left its runs marked ``run
 possibly faults in place. The data plane removes every fault at its ttl anyway; the
 reconciler does not wait for that: it marks this replica's leftover runs ``interrupted``
 and removes, through their drivers, the recorded faults whose run is no longer running.
-Ad-hoc faults (no run) are left to their own time limit.
+Ad-hoc faults (no run) are left to their own time limit, which `remove_overdue` enforces
+for every replica while it serves.
 """
 
 from __future__ import annotations
@@ -37,6 +38,20 @@ async def reconcile(store: Store, drivers: Sequence[FaultDriver]) -> Reconciled:
     faults = [fault for fault in await store.open_faults() if fault.run_id is not None and fault.run_id not in running]
     outcome.removed_faults, outcome.failed = await remove_faults(store, drivers, faults)
     return outcome
+
+
+async def remove_overdue(store: Store, drivers: Sequence[FaultDriver]) -> tuple[list[str], list[str]]:
+    """Remove the recorded faults past their expiry: (removed, failed) labels.
+
+    The data plane's ttl has removed most of them already (this only marks them removed);
+    a toxic on a real Toxiproxy has no ttl, and its watchdog may have died with its machine,
+    so for those this is the time limit.
+    """
+    overdue = await store.overdue_faults()
+    # Never confirmed, so never handed to a driver: bounded by their ttl or by the watchdog
+    # armed before they were created, they are gone by now.
+    await store.faults_removed([fault.id for fault in overdue if fault.handle.get("pending")])
+    return await remove_faults(store, drivers, [fault for fault in overdue if not fault.handle.get("pending")])
 
 
 async def remove_faults_of(store: Store, drivers: Sequence[FaultDriver], run_id: str) -> list[str]:

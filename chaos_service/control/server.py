@@ -59,6 +59,7 @@ async def serve(options: ServeOptions, sock: socket.socket, out: TextIO = sys.st
         try:
             await gamedays.start()
             runs.start_polling()
+            plane.start_expiry_sweep()
             app = create_app(plane, gamedays)
 
             def ready(url: str) -> None:

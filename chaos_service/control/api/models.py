@@ -255,6 +255,7 @@ class HealthOut(BaseModel):
     replica: str
     store: str
     engine: str
+    toxiproxy: str | None = Field(None, description="The Toxiproxy serving the tcp proxies, where there is one.")
     halted: bool
 
 

@@ -165,6 +165,14 @@ class Store(RunTables, CatalogTables, ScheduleTables):
             rows = (await connection.execute(query.order_by(applied_faults.c.id))).all()
         return [FaultRecord(r.id, r.run_id, r.name, r.driver, dict(r.handle), r.expires_at) for r in rows]
 
+    async def overdue_faults(self, now: float | None = None) -> list[FaultRecord]:
+        """Faults recorded and not removed whose ttl has passed: gone from an engine, not from a Toxiproxy."""
+        now = time.time() if now is None else now
+        query = select(applied_faults).where(applied_faults.c.removed_at.is_(None), applied_faults.c.expires_at <= now)
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query.order_by(applied_faults.c.id))).all()
+        return [FaultRecord(r.id, r.run_id, r.name, r.driver, dict(r.handle), r.expires_at) for r in rows]
+
     # -- audit ----------------------------------------------------------------------------------
 
     async def audit(self, actor: str, action: str, target: str = "", **detail: Any) -> None:

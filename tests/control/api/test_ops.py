@@ -11,7 +11,14 @@ def test_health_needs_no_token_and_tells_nothing_secret(control: Control) -> Non
     with httpx.Client(base_url=control.url) as anonymous:
         answer = anonymous.get("/health")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "replica": "r1", "store": "ok", "engine": "ok", "halted": False}
+    assert answer.json() == {
+        "status": "ok",
+        "replica": "r1",
+        "store": "ok",
+        "engine": "ok",
+        "toxiproxy": None,
+        "halted": False,
+    }
 
 
 def test_metrics_count_runs_faults_and_api_latency_for_viewers(control: Control) -> None:

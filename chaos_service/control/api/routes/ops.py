@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict
 from typing import Annotated
@@ -35,23 +36,30 @@ ERRORS = responses(404, 409)
 async def health(request: Request) -> Response:
     """Liveness for load balancers: no token needed, and nothing secret in the answer."""
     control = plane(request)
-    store, engine, halted = "ok", "ok", False
+    store, halted = "ok", False
     try:
         halted = await control.halted() is not None
     except Exception as exc:  # any store failure is what this endpoint exists to report
         store = f"unavailable: {type(exc).__name__}"
-    try:
-        (await control.engine.get("/version", timeout=2.0)).raise_for_status()
-    except httpx.HTTPError as exc:
-        engine = f"unavailable: {type(exc).__name__}"
+    answers = await asyncio.gather(*(_reachable(client) for client in control.data_planes.values()))
+    planes = dict(zip(control.data_planes, answers, strict=True))
     body = HealthOut(
-        status="ok" if store == engine == "ok" else "degraded",
+        status="ok" if store == "ok" and set(planes.values()) == {"ok"} else "degraded",
         replica=control.store.replica,
         store=store,
-        engine=engine,
+        engine=planes["engine"],
+        toxiproxy=planes.get("toxiproxy"),
         halted=halted,
     )
     return JSONResponse(body.model_dump(), status_code=200 if store == "ok" else 503)
+
+
+async def _reachable(client: httpx.AsyncClient) -> str:
+    try:
+        (await client.get("/version", timeout=2.0)).raise_for_status()
+    except httpx.HTTPError as exc:
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
 
 
 @router.get(
