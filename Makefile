@@ -16,10 +16,14 @@ $(STAMP): pyproject.toml
 
 # Most tests wait on sockets and servers, so they run three at a time; the heavy ones
 # (marked serial: whole experiment suites, load tests, timing against ground truth) after, alone.
+# The type check runs beside the first phase (it needs one core for half a minute, while those
+# tests mostly wait); its report follows the phase's.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy
-	$(BIN)/python -m pytest -m "not serial" -n 3 --dist loadfile
+	@$(BIN)/mypy > $(VENV)/mypy.log 2>&1 & types=$$!; \
+	$(BIN)/python -m pytest -m "not serial" -n 3 --dist loadfile; tests=$$?; \
+	wait $$types; typed=$$?; echo "mypy:"; cat $(VENV)/mypy.log; \
+	test $$tests -eq 0 && test $$typed -eq 0
 	$(BIN)/python -m pytest -m serial
 
 lint: $(STAMP)
