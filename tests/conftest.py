@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.sandbox",
     "tests.support.control",
     "tests.support.chat",
+    "tests.support.toxiproxy",
 ]

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from chaos_service.control.api.app import create_app
 from chaos_service.control.plane import ControlPlane
@@ -21,23 +19,6 @@ from chaos_service.sandbox.environment import Environment, Proxy
 from tests.experiments.faults.support import environment
 from tests.support.engine import EchoServer, EngineProcess
 from tests.support.toxiproxy import ToxiproxyStandIn
-
-
-@pytest.fixture(scope="module")
-def stand_in() -> Iterator[ToxiproxyStandIn]:
-    server = ToxiproxyStandIn()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def toxiproxy(stand_in: ToxiproxyStandIn) -> Iterator[ToxiproxyStandIn]:
-    """The stand-in with nothing recorded; its proxies go after the test."""
-    stand_in.calls.clear()
-    yield stand_in
-    with stand_in.client() as tp:
-        for proxy in tp.get("/proxies").json():
-            tp.delete(f"/proxies/{proxy}")
 
 
 def backend(toxiproxy: ToxiproxyStandIn, engine: EngineProcess, upstream: str, path: Path) -> Environment:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.engine import EngineProcess
 
@@ -120,3 +122,21 @@ class ToxiproxyStandIn:
                 pass
 
         return Forward
+
+
+@pytest.fixture(scope="module")
+def toxiproxy_stand_in() -> Iterator[ToxiproxyStandIn]:
+    """One stand-in per test module."""
+    stand_in = ToxiproxyStandIn()
+    yield stand_in
+    stand_in.close()
+
+
+@pytest.fixture
+def toxiproxy(toxiproxy_stand_in: ToxiproxyStandIn) -> Iterator[ToxiproxyStandIn]:
+    """The module's stand-in with nothing recorded yet; its proxies are deleted after the test."""
+    toxiproxy_stand_in.calls.clear()
+    yield toxiproxy_stand_in
+    with toxiproxy_stand_in.client() as client:
+        for proxy in client.get("/proxies").json():
+            client.delete(f"/proxies/{proxy}")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import select
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from chaos_service.experiments.plan import FaultPlan
@@ -31,3 +34,33 @@ def environment(
         auth=Auth(secret="not-used"),
         processes=dict(processes or {}),
     )
+
+
+def live_restore_watchdogs() -> list[int]:
+    """The restore watchdogs this process started that still run."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+            parent = int(stat.rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and b"restore_watchdog.py" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def await_exit(pid: int, timeout: float = 10.0) -> None:
+    """Block until ``pid`` (not necessarily a child of this process) has exited."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        readable, _, _ = select.select([pidfd], [], [], timeout)
+        assert readable, f"pid {pid} did not exit within {timeout} s"
+    finally:
+        os.close(pidfd)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -29,7 +28,7 @@ from chaos_service.experiments.faults import (
 )
 from chaos_service.experiments.faults.docker import DockerDriver
 from chaos_service.sandbox.environment import Container, Environment
-from tests.experiments.faults.support import environment, fault, run
+from tests.experiments.faults.support import await_exit, environment, fault, live_restore_watchdogs, run
 from tests.support.docker_engine import API_VERSION, Call, FakeDockerEngine
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -64,37 +63,8 @@ def engine() -> Iterator[FakeDockerEngine]:
 def driver(engine: FakeDockerEngine) -> Iterator[DockerDriver]:
     driver = DockerDriver(_environment(engine.url))
     yield driver
-    for pid in live_watchdogs():  # a failed test's: stood down, never left to fire later
+    for pid in live_restore_watchdogs():  # a failed test's: stood down, never left to fire later
         run(driver._watchdogs.stand_down({"watchdog_pid": pid}))
-
-
-def live_watchdogs() -> list[int]:
-    """The restore watchdogs this process started that still run."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rpartition(")")[2].split()[1]) == os.getpid() and b"restore_watchdog.py" in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
-def _await_exit(pid: int, timeout: float = 10.0) -> None:
-    """Block until ``pid`` (not a child of this process) has exited."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        readable, _, _ = select.select([pidfd], [], [], timeout)
-        assert readable, f"pid {pid} did not exit within {timeout} s"
-    finally:
-        os.close(pidfd)
 
 
 def _statuses(engine: FakeDockerEngine) -> dict[str, str]:
@@ -135,10 +105,10 @@ def test_each_fault_on_a_container_by_name(
     assert applied.handle["action"] == kind
     assert applied.handle["containers"] == [{"id": REDIS, "name": "chaos-redis-1", "started_at": started_at}]
     assert applied.handle["docker"] == engine.url
-    assert live_watchdogs() == [applied.handle["watchdog_pid"]]
+    assert live_restore_watchdogs() == [applied.handle["watchdog_pid"]]
     assert run(driver.verify(applied)) == f"container chaos-redis-1 {evidence}"
     run(driver.remove(applied))
-    assert live_watchdogs() == []
+    assert live_restore_watchdogs() == []
     assert engine.lines(2) == [
         "GET /containers/chaos-redis-1/json",  # apply
         f"POST /containers/{REDIS}/{action}",
@@ -181,7 +151,7 @@ def test_a_label_selects_every_container_carrying_it(engine: FakeDockerEngine, d
         f"POST /containers/{WORKER_2}/unpause",
     ]
     assert set(_statuses(engine).values()) == {"running", "exited"}  # chaos-old-1 was never touched
-    assert live_watchdogs() == []
+    assert live_restore_watchdogs() == []
 
 
 # -- restoring -------------------------------------------------------------------------------------
@@ -205,7 +175,7 @@ def test_a_failure_on_one_container_restores_the_others_and_stands_the_watchdog_
         f"GET /containers/{WORKER_2}/json",  # running: nothing to undo
     ]
     assert "paused" not in _statuses(engine).values()
-    assert live_watchdogs() == []
+    assert live_restore_watchdogs() == []
 
 
 def test_a_failure_on_a_single_container_leaves_nothing_changed(engine: FakeDockerEngine, driver: DockerDriver) -> None:
@@ -216,7 +186,7 @@ def test_a_failure_on_a_single_container_leaves_nothing_changed(engine: FakeDock
         f"POST /containers/{REDIS}/kill signal=SIGKILL",  # 500
         f"GET /containers/{REDIS}/json",  # running: nothing to start
     ]
-    assert live_watchdogs() == []
+    assert live_restore_watchdogs() == []
 
 
 def test_when_restoring_fails_too_the_watchdog_is_left_to_do_it(engine: FakeDockerEngine, driver: DockerDriver) -> None:
@@ -224,7 +194,7 @@ def test_when_restoring_fails_too_the_watchdog_is_left_to_do_it(engine: FakeDock
     engine.fail("unpause", "chaos-worker-1")
     with pytest.raises(FaultError, match=r"unpausing container chaos-worker-1 failed .*: the watchdog restores them"):
         run(driver.apply(fault("pause", "workers"), ttl=30))
-    assert len(live_watchdogs()) == 1  # stood down by the fixture
+    assert len(live_restore_watchdogs()) == 1  # stood down by the fixture
 
 
 def test_remove_restores_after_a_failure_only_on_a_later_call(engine: FakeDockerEngine, driver: DockerDriver) -> None:
@@ -236,12 +206,12 @@ def test_remove_restores_after_a_failure_only_on_a_later_call(engine: FakeDocker
         f"fault 'f1': unpausing container chaos-redis-1 failed (the Docker API at {engine.url} answered 500: "
         "injected failure: unpause chaos-redis-1); its watchdog still restores chaos-redis-1 when the ttl (30 s) is up"
     )
-    assert live_watchdogs() == [applied.handle["watchdog_pid"]]
+    assert live_restore_watchdogs() == [applied.handle["watchdog_pid"]]
     with engine.lock:
         engine.failures.clear()
     run(driver.remove(applied))
     assert _statuses(engine)["chaos-redis-1"] == "running"
-    assert live_watchdogs() == []
+    assert live_restore_watchdogs() == []
 
 
 def test_remove_leaves_alone_a_container_its_restart_policy_brought_back(
@@ -255,7 +225,7 @@ def test_remove_leaves_alone_a_container_its_restart_policy_brought_back(
     run(driver.remove(applied))
     assert engine.lines(mark) == [f"GET /containers/{REDIS}/json"]  # no start: it runs
     assert engine.get("chaos-redis-1").started_at == started_again
-    assert live_watchdogs() == []
+    assert live_restore_watchdogs() == []
 
 
 def test_a_container_removed_meanwhile_is_fine(engine: FakeDockerEngine, driver: DockerDriver) -> None:
@@ -264,7 +234,7 @@ def test_a_container_removed_meanwhile_is_fine(engine: FakeDockerEngine, driver:
     assert run(driver.verify(applied)) == "container chaos-redis-1 is gone"
     run(driver.remove(applied))
     assert engine.lines(len(engine.calls) - 1) == [f"GET /containers/{REDIS}/json"]  # 404: nothing to start
-    assert live_watchdogs() == []
+    assert live_restore_watchdogs() == []
 
 
 def test_the_watchdog_unpauses_the_container_when_the_runner_dies(engine: FakeDockerEngine) -> None:
@@ -304,7 +274,7 @@ def test_the_watchdog_unpauses_the_container_when_the_runner_dies(engine: FakeDo
         unpause = next(call for call in engine.calls if call.path.endswith("/unpause"))
         assert unpause.at >= printed["expires_at"]  # not before the deadline (CLOCK_MONOTONIC is machine-wide)
         assert engine.get("chaos-redis-1").status == "running"
-        _await_exit(handle["watchdog_pid"])  # its job done, the watchdog exits
+        await_exit(handle["watchdog_pid"])  # its job done, the watchdog exits
     finally:
         if handle["watchdog_pid"] in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
             os.kill(handle["watchdog_pid"], signal.SIGTERM)
@@ -350,7 +320,7 @@ def test_bad_targets_and_attributes_are_refused_with_nothing_changed(
         "chaos-worker-2": "paused",
         "chaos-old-1": "exited",
     }
-    assert live_watchdogs() == []
+    assert live_restore_watchdogs() == []
     with pytest.raises(FaultError, match="ttl must be greater than 0"):
         run(driver.apply(fault("pause", "redis"), ttl=0))
 
@@ -385,7 +355,7 @@ def test_an_unreachable_docker_api_is_a_clear_error() -> None:
     ssh = DockerDriver(_environment("ssh://docker@build-host"))
     with pytest.raises(FaultTargetError, match="the Docker API URL 'ssh://docker@build-host' is not unix://"):
         run(ssh.check(fault("pause", "redis")))
-    assert live_watchdogs() == []
+    assert live_restore_watchdogs() == []
 
 
 # -- choosing the driver ---------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 
 from chaos_service.experiments.faults import FaultTargetError, LocalProcessDriver
 from chaos_service.experiments.faults.process import ProcessInfo
-from tests.experiments.faults.support import environment, fault, run
+from tests.experiments.faults.support import await_exit, environment, fault, run
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -42,19 +41,6 @@ def _await_child(pid: int, event: int, timeout: float = 10.0) -> None:
     waiter.start()
     waiter.join(timeout)
     assert reported, f"child {pid} did not report event {event} within {timeout} s"
-
-
-def _await_exit(pid: int, timeout: float = 10.0) -> None:
-    """Block until ``pid`` (not necessarily a child) has exited."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    try:
-        readable, _, _ = select.select([pidfd], [], [], timeout)
-        assert readable, f"pid {pid} did not exit within {timeout} s"
-    finally:
-        os.close(pidfd)
 
 
 def test_pause_stops_the_process_and_remove_resumes_it(victim: subprocess.Popen[bytes]) -> None:
@@ -113,7 +99,7 @@ def test_the_watchdog_resumes_a_paused_process_when_the_runner_was_killed(
     assert time.monotonic() - started >= ttl
     info = ProcessInfo.read(victim.pid)
     assert info is not None and not info.stopped
-    _await_exit(handle["watchdog_pid"])  # its job done, the watchdog exits
+    await_exit(handle["watchdog_pid"])  # its job done, the watchdog exits
 
 
 def test_a_paused_process_that_exits_ends_its_watchdog_and_removal_is_still_fine(
@@ -124,7 +110,7 @@ def test_a_paused_process_that_exits_ends_its_watchdog_and_removal_is_still_fine
     _await_child(victim.pid, os.WSTOPPED)
     victim.kill()
     victim.wait()
-    _await_exit(applied.handle["watchdog_pid"])  # it does not wait out the ttl for a process that is gone
+    await_exit(applied.handle["watchdog_pid"])  # it does not wait out the ttl for a process that is gone
     assert run(driver.verify(applied)) is None
     run(driver.remove(applied))
 

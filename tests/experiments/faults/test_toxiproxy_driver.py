@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import socket
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from chaos_service.experiments.loader import parse_experiment
 from chaos_service.experiments.runner import ExperimentRunner
 from chaos_service.sandbox.datastores import RedisServer
 from chaos_service.sandbox.environment import Environment, Proxy
-from tests.experiments.faults.support import environment, fault, run
+from tests.experiments.faults.support import environment, fault, live_restore_watchdogs, run
 from tests.support.datastores import ExternalServer
 from tests.support.engine import EchoServer, EngineProcess
 from tests.support.toxiproxy import ToxiproxyStandIn
@@ -37,21 +36,11 @@ from tests.support.toxiproxy import ToxiproxyStandIn
 WAIT = 10.0
 
 
-@pytest.fixture(scope="module")
-def toxiproxy() -> Iterator[ToxiproxyStandIn]:
-    stand_in = ToxiproxyStandIn()
-    yield stand_in
-    stand_in.close()
-
-
 @pytest.fixture
 def tp(toxiproxy: ToxiproxyStandIn) -> Iterator[httpx.Client]:
-    """A direct client for the stand-in; its proxies and recorded calls go after the test."""
-    toxiproxy.calls.clear()
+    """A client for the stand-in's engine itself (its calls are not recorded)."""
     with toxiproxy.client() as client:
         yield client
-        for proxy in client.get("/proxies").json():
-            client.delete(f"/proxies/{proxy}")
 
 
 def on_toxiproxy(tp: httpx.Client, engine_url: str, toxiproxy_url: str, upstream: str) -> Environment:
@@ -64,22 +53,6 @@ def on_toxiproxy(tp: httpx.Client, engine_url: str, toxiproxy_url: str, upstream
 
 def toxics(tp: httpx.Client, proxy: str = "p") -> list[dict[str, object]]:
     return list(tp.get(f"/proxies/{proxy}/toxics").json())
-
-
-def watchdogs_of_this_process() -> list[int]:
-    """Restore watchdogs this test process started that are still running."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if b"restore_watchdog.py" in cmdline and ppid == os.getpid():
-            found.append(int(entry.name))
-    return found
 
 
 def round_trip(address: str) -> float:
@@ -125,11 +98,11 @@ def test_a_fault_on_toxiproxy_takes_effect_is_removed_and_uses_the_plain_v2_api_
         assert (toxic["name"], toxic["type"], toxic.get("ttl")) == ("chaos-r1-slow-downstream", "latency", None)
         assert round_trip(env.proxies["p"].listen) >= 0.29
         assert run(driver.verify(applied)) == "chaos-r1-slow-downstream on toxiproxy"
-        assert watchdogs_of_this_process() == [applied.handle["watchdog_pid"]]
+        assert live_restore_watchdogs() == [applied.handle["watchdog_pid"]]
     finally:
         run(driver.remove(applied))
     assert toxics(tp) == []
-    assert watchdogs_of_this_process() == []
+    assert live_restore_watchdogs() == []
     assert round_trip(env.proxies["p"].listen) < 0.25
     assert run(driver.verify(applied)) is None
     run(driver.remove(applied))  # twice is fine
@@ -196,7 +169,7 @@ def test_a_fault_that_cannot_be_applied_leaves_no_toxic_and_no_watchdog(
     with pytest.raises(FaultTargetError, match="unknown attribute"):
         run(driver.apply(fault("latency", "p", attributes={"speed": 10}), ttl=60))
     assert toxics(tp) == []
-    assert watchdogs_of_this_process() == []
+    assert live_restore_watchdogs() == []
     unreachable = ToxiproxyFaultDriver(dataclasses.replace(env, toxiproxy="http://127.0.0.1:9"))
     with pytest.raises(FaultTargetError, match=r"unreachable at http://127\.0\.0\.1:9"):
         run(unreachable.check(fault("latency", "p", attributes={"latency": 10})))
