@@ -3,6 +3,10 @@
 Exit codes: 0 passed, 1 failed, 2 invalid input, 3 aborted, 4 precondition_failed, 5 error;
 with several files, the most severe outcome decides. SIGINT and SIGTERM stop the run at
 once: the faults are removed and the verdict is ``aborted``.
+
+Chaos Toolkit experiment files (JSON or YAML) run too, with the same verdicts and exit codes;
+``--journal`` then writes a Chaos Toolkit journal, and ``--ctk-compat`` gives Chaos Toolkit's
+own status and exit code.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from chaos_service.cli import ctk_run
 from chaos_service.cli.views import summary_table
 from chaos_service.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from chaos_service.ctk.document import CtkExperiment
+    from chaos_service.ctk.runner import CtkResult
     from chaos_service.experiments.plan import ExperimentPlan
     from chaos_service.experiments.record import RunRecord
     from chaos_service.sandbox.environment import Environment
@@ -33,35 +40,54 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--junit", type=Path, help="write a JUnit XML file here")
     parser.add_argument("--html", type=Path, help="write the HTML report here")
     parser.add_argument("--dry-run", action="store_true", help="resolve targets and run the probes; inject nothing")
+    ctk_run.add_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from chaos_service.cli.validate import load_all, load_environment
-    from chaos_service.experiments.loader import InvalidExperiment
-    from chaos_service.experiments.plan import ExperimentPlan
+    from chaos_service.cli.validate import load_environment
+    from chaos_service.experiments.loader import InvalidExperiment, discover, load_experiment
 
     try:
         environment = load_environment(args.env)
-        if environment is None:
+        ctk_files, files = ctk_run.split(discover(args.files))
+        if not ctk_files and not files:
+            raise InvalidInput(f"no experiment files (*.yaml, *.yml) in {', '.join(map(str, args.files))}")
+        if files and environment is None:
             raise InvalidInput("no environment: run `chaos-service sandbox up`, or pass --env FILE")
-        loaded = load_all(args.files, environment)
+        ctk_experiments = ctk_run.load(ctk_files)
+        loaded: list[ExperimentPlan | InvalidExperiment] = []
+        for file in files:
+            try:
+                loaded.append(load_experiment(file, environment))
+            except InvalidExperiment as exc:
+                loaded.append(exc)
     except InvalidInput as exc:
         print(f"chaos-service run: {exc}", file=sys.stderr)
         return 2
-    invalid = [error for _, error in loaded if isinstance(error, InvalidExperiment)]
+    invalid = [error for error in loaded if isinstance(error, InvalidExperiment)]
     if invalid:
         for error in invalid:
             print(str(error), file=sys.stderr)
         print("chaos-service run: nothing was run", file=sys.stderr)
         return 2
-    plans = [plan for _, plan in loaded if isinstance(plan, ExperimentPlan)]
-    from chaos_service.runtime import run_async
+    plans = [plan for plan in loaded if not isinstance(plan, InvalidExperiment)]
+    records: list[RunRecord] = []
+    if plans:
+        assert environment is not None
+        from chaos_service.runtime import run_async
 
-    records = run_async(_run_all(plans, environment, args.dry_run, sys.stdout))
-    _write_outputs(records, args)
-    summary_table(records, sys.stdout)
-    return exit_code(records)
+        records = run_async(_run_all(plans, environment, args.dry_run, sys.stdout))
+    ctk_results = ctk_run.run_all(ctk_experiments, environment.engine if environment else None, args, sys.stdout)
+    from chaos_service.ctk.record import run_record
+
+    ctk_records = [run_record(experiment, result) for experiment, result in ctk_results]
+    _write_outputs(records, ctk_records, ctk_results, args)
+    summary_table([*records, *ctk_records], sys.stdout)
+    ctk_code = ctk_run.exit_code(ctk_results, args.ctk_compat)
+    if ctk_code is None:
+        return exit_code([*records, *ctk_records])
+    return max(exit_code(records) if records else 0, ctk_code)
 
 
 def exit_code(records: Sequence[RunRecord]) -> int:
@@ -83,20 +109,25 @@ async def _run_all(
         return await SuiteRunner(plans, [environment], view, dry_run=dry_run).run()
 
 
-def _write_outputs(records: list[RunRecord], args: argparse.Namespace) -> None:
+def _write_outputs(
+    records: list[RunRecord],
+    ctk_records: list[RunRecord],
+    ctk_results: list[tuple[CtkExperiment, CtkResult]],
+    args: argparse.Namespace,
+) -> None:
     from chaos_service.experiments.outputs import write_html, write_html_suite, write_journal, write_junit
 
-    if args.journal is not None and records:
-        if len(records) == 1:
-            write_journal(records[0], args.journal)
-        else:
-            for record in records:
-                write_journal(record, args.journal.with_name(f"{args.journal.stem}-{Path(record.path).stem}.json"))
+    several = len(records) + len(ctk_records) > 1
+    if args.journal is not None:
+        for record in records:
+            beside = args.journal.with_name(f"{args.journal.stem}-{Path(record.path).stem}.json")
+            write_journal(record, beside if several else args.journal)
+        ctk_run.write_journals(ctk_results, args.journal, several)
+    every = [*records, *ctk_records]
     if args.junit is not None:
-        write_junit(records, args.junit)
-    if args.html is not None and records:
-        if len(records) == 1:
-            write_html(records[0], args.html)
+        write_junit(every, args.junit)
+    if args.html is not None and every:
+        if len(every) == 1:
+            write_html(every[0], args.html)
         else:
-            write_html_suite(records, args.html)
-
+            write_html_suite(every, args.html)

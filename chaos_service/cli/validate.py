@@ -64,27 +64,41 @@ def _add_env(parser: argparse.ArgumentParser) -> None:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from chaos_service.cli import ctk_run
+    from chaos_service.ctk.document import InvalidCtkExperiment, load_ctk_experiment
+    from chaos_service.experiments.loader import discover
+
     try:
         environment = load_environment(args.env)
-        results = load_all(args.paths, environment)
+        ctk_files, files = ctk_run.split(discover(args.paths))
+        # With nothing to validate at all, load_all says so about the paths as given.
+        results = load_all(files or args.paths, environment) if files or not ctk_files else []
     except ChaosServiceError as exc:
         print(f"chaos-service validate: {exc}", file=sys.stderr)
         return 2
-    if environment is None:
+    ctk_results: list[tuple[Path, object]] = []
+    for file in ctk_files:
+        try:
+            ctk_results.append((file, load_ctk_experiment(file)))
+        except InvalidCtkExperiment as exc:
+            ctk_results.append((file, exc))
+    if environment is None and results:
         print(
             "chaos-service validate: no environment (--env FILE, or a sandbox running here): endpoints, "
             "proxies, processes and ${env.…} variables were not checked",
             file=sys.stderr,
         )
     invalid = 0
-    for path, result in results:
+    for path, result in [*results, *ctk_results]:
         if isinstance(result, InvalidInput):
             invalid += 1
             print(result, file=sys.stderr)
         else:
-            print(f"ok  {path}  {result.title}")
+            kind = " (Chaos Toolkit)" if (path, result) in ctk_results else ""
+            print(f"ok  {path}  {getattr(result, 'title', '')}{kind}")
     if invalid:
-        print(f"chaos-service validate: {invalid} of {len(results)} files are invalid", file=sys.stderr)
+        total = len(results) + len(ctk_results)
+        print(f"chaos-service validate: {invalid} of {total} files are invalid", file=sys.stderr)
         return 2
     return 0
 
