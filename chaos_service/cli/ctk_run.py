@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -55,6 +56,7 @@ def split(files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
 
 def load(files: Sequence[Path]) -> list[CtkExperiment]:
     """Every file validated; `InvalidInput` listing every file's problems when one is not runnable."""
+    from chaos_service.ctk.configuration import load_configuration, load_secrets
     from chaos_service.ctk.document import InvalidCtkExperiment, load_ctk_experiment
     from chaos_service.errors import InvalidInput
 
@@ -62,9 +64,14 @@ def load(files: Sequence[Path]) -> list[CtkExperiment]:
     problems: list[str] = []
     for file in files:
         try:
-            experiments.append(load_ctk_experiment(file))
+            experiment = load_ctk_experiment(file)
+            load_configuration(experiment.configuration, os.environ)  # a variable missing now would stop
+            load_secrets(experiment.secrets, os.environ)  # the run half-way: refuse it before anything runs
+            experiments.append(experiment)
         except InvalidCtkExperiment as exc:
             problems.append(str(exc))
+        except InvalidInput as exc:
+            problems.append(f"{file}: {exc}")
     if problems:
         raise InvalidInput("\n".join(problems))
     return experiments
