@@ -17,7 +17,7 @@ from chaos_service.errors import ChaosServiceError
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from chaos_service.demo.suite import DEFAULT_LANES, MAX_LANES
+    from chaos_service.demo import DEFAULT_LANES, MAX_LANES
 
     parser = commands.add_parser("demo", help="run the built-in experiments against the sandbox", description=__doc__)
     parser.add_argument(

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from chaos_service.cli import ctk_run
-from chaos_service.cli.views import summary_table
 from chaos_service.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -46,6 +45,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from chaos_service.cli.validate import load_environment
+    from chaos_service.cli.views import summary_table
     from chaos_service.experiments.loader import InvalidExperiment, discover, load_experiment
 
     try:

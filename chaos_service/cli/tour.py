@@ -16,7 +16,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from chaos_service.demo import run_tour
+    from chaos_service.demo.tour import run_tour
 
     try:
         return run_tour(sys.stdout)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TextIO
 
+from chaos_service.demo import DEFAULT_LANES, MAX_LANES
 from chaos_service.errors import InvalidInput
 from chaos_service.experiments.loader import InvalidExperiment, load_experiment
 from chaos_service.experiments.plan import ExperimentPlan
@@ -25,8 +26,6 @@ from chaos_service.sandbox.stack import Sandbox
 
 #: The experiment library shipped with the project.
 BUILT_IN = Path(__file__).resolve().parents[2] / "experiments"
-DEFAULT_LANES = 2
-MAX_LANES = 4
 
 
 def default_report_dir() -> Path:
