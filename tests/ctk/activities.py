@@ -43,3 +43,8 @@ def echo(value: Any, secrets: dict[str, Any] | None = None) -> Any:
 
 def fail() -> None:
     raise RuntimeError("this action always fails")
+
+
+def has_status(value: Any, status: int) -> bool:
+    """A tolerance probe: whether the probe's output (``value``) has ``status``."""
+    return isinstance(value, dict) and value.get("status") == status

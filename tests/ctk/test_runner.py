@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from chaos_service.ctk.document import load_ctk_experiment
 from chaos_service.ctk.runner import CtkRunner
@@ -144,3 +145,35 @@ def test_each_hypothesis_strategy_checks_the_steady_state_when_it_says(
     states = result.journal["steady_states"]
     ran = tuple(phase for phase in ("before", "after", "during") if states[phase])
     assert ran == phases
+
+
+def test_a_probe_as_tolerance_gets_the_output_as_value(tmp_path: Path) -> None:
+    def document(status: int) -> dict[str, Any]:
+        tolerance = {
+            "type": "probe",
+            "name": "status-is",
+            "provider": {"type": "python", "module": MODULE, "func": "has_status", "arguments": {"status": status}},
+        }
+        probe = {
+            "type": "probe",
+            "name": "true-exits-0",
+            "provider": {"type": "process", "path": "true"},
+            "tolerance": tolerance,
+        }
+        return {"steady-state-hypothesis": {"title": "h", "probes": [probe]}, "method": []}
+
+    assert runner(tmp_path, document(0)).run().outcome is RunOutcome.PASSED
+    refused = runner(tmp_path, document(1)).run()
+    assert refused.outcome is RunOutcome.PRECONDITION_FAILED
+    assert refused.journal["steady_states"]["before"]["probes"][0]["tolerance_met"] is False
+
+
+def test_yaml_files_are_read_like_json_ones(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    marker.touch()
+    document = {"title": "t", "description": "d", "steady-state-hypothesis": hypothesis(marker), "method": []}
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(document))
+    experiment = load_ctk_experiment(path)
+    assert experiment.hypothesis is not None and experiment.hypothesis[0].name == "marker-present"
+    assert CtkRunner(experiment, UNUSED_ENGINE).run().outcome is RunOutcome.PASSED
