@@ -134,7 +134,7 @@ class CtkRunner:
                 self.status = "interrupted"
             if hasattr(self, "providers") and self._play_rollbacks() and self.experiment.rollbacks:
                 self.notify(f"rollbacks: {len(self.experiment.rollbacks)}")
-                journal["rollbacks"] = [self._activity(a, rollback=True) for a in self.experiment.rollbacks]
+                journal["rollbacks"] = [self._activity(a) for a in self.experiment.rollbacks]
             restored = self.bridge.restore()
         journal.update(status=self.status, deviated=self.deviated, end=_now(), duration=round(time.monotonic() - t0, 3))
         outcome, reason = verdict(journal, self._interrupted)
@@ -210,11 +210,11 @@ class CtkRunner:
             runs.append(self._hypothesis(during=True))
             method_done.wait(self.frequency)
 
-    def _activity(self, activity: Activity, *, tolerance: bool = False, rollback: bool = False) -> dict[str, Any]:
+    def _activity(self, activity: Activity, *, tolerance: bool = False) -> dict[str, Any]:
         self._pause(activity.pauses.get("before"))
         entry: dict[str, Any] = {"activity": activity.raw, "status": "succeeded", "output": None, "start": _now()}
         began = time.monotonic()
-        if self.dry_run and activity.type == "action" and not rollback:
+        if self.dry_run and activity.type == "action":  # rollbacks too: they would undo what never happened
             entry["dry"] = True
         else:
             try:

@@ -116,10 +116,14 @@ def test_an_interrupt_stops_the_method_and_the_rollbacks_still_run_unless_ctk_co
 def test_a_dry_run_runs_the_probes_and_no_action(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     marker.touch()
-    document = {"steady-state-hypothesis": hypothesis(marker), "method": [python("remove", "remove", path=str(marker))]}
+    document = {
+        "steady-state-hypothesis": hypothesis(marker),
+        "method": [python("remove", "remove", path=str(marker))],
+        "rollbacks": [python("undo", "create", path=str(tmp_path / "undone"))],
+    }
     result = runner(tmp_path, document, dry_run=True).run()
-    assert marker.exists()
-    assert result.journal["run"][0].get("dry") is True
+    assert marker.exists() and not (tmp_path / "undone").exists()
+    assert result.journal["run"][0].get("dry") is True and result.journal["rollbacks"][0].get("dry") is True
     assert result.outcome is RunOutcome.PASSED
 
 
