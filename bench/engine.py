@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 import shlex
 import signal
 import sys
@@ -164,12 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     report = render(results, command_line(argv), time.monotonic() - started, args.quick, load_before)
     print(report)
     if args.write is not None:
-        from bench.control import END, START
-
         previous = args.write.read_text() if args.write.exists() else ""
-        if START in previous and END in previous:  # the control plane's section is kept as it is
-            kept = previous[previous.index(START) : previous.index(END) + len(END)]
-            report = report.rstrip("\n") + "\n\n" + kept + "\n"
+        # The sections other benchmarks write (control plane, command-line start-up) are kept as they are.
+        for kept in re.finditer(r"<!-- ([a-z-]+):start -->.*?<!-- \1:end -->", previous, re.DOTALL):
+            report = report.rstrip("\n") + "\n\n" + kept.group(0) + "\n"
         args.write.write_text(report)
         log(f"report written to {args.write}")
     if any(r.error is not None for r in results):
