@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.report import write_section
+
 START, END = "<!-- cli-startup:start -->", "<!-- cli-startup:end -->"
 RUNS = 20
 COMMANDS = {
@@ -57,12 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(section)
     if args.write is not None:
-        text = args.write.read_text() if args.write.exists() else ""
-        if START in text and END in text:
-            text = text[: text.index(START)] + section + text[text.index(END) + len(END) + 1 :]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        args.write.write_text(text)
+        write_section(args.write, START, END, section)
     return 0
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from bench.procs import raise_open_file_limit
-from bench.report import log
+from bench.report import log, write_section
 from bench.sandbox_cases import running_sandbox
 from chaos_service.control.store import open_store
 from chaos_service.service_process import ServiceProcess
@@ -192,12 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(section)
     if args.write is not None:
-        text = args.write.read_text() if args.write.exists() else ""
-        if START in text and END in text:
-            text = text[: text.index(START)] + section + text[text.index(END) + len(END) + 1 :]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        args.write.write_text(text)
+        write_section(args.write, START, END, section)
         log(f"control: written to {args.write}")
     return 0
 

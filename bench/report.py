@@ -208,3 +208,14 @@ def fmt(value: float, digits: int = 1, unit: str = "") -> str:
 
 def fmt_ratio(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value * 100:.2f}%"
+
+
+def write_section(path: Path, start: str, end: str, section: str) -> None:
+    """Put ``section`` (which begins with ``start`` and ends with ``end``) into the Markdown file at
+    ``path``: in place of the one there between the same markers, else at the end."""
+    text = path.read_text() if path.exists() else ""
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) + 1 :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
