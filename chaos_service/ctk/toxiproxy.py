@@ -16,13 +16,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import ssl
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+
+from chaos_service.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class ToxiproxyBridge:
 
     def _request(self, method: str, base: str, path: str, body: Any = None) -> httpx.Response:
         try:
-            with httpx.Client(timeout=HTTP_TIMEOUT, trust_env=False, verify=_tls()) as client:
+            with httpx.Client(timeout=HTTP_TIMEOUT, trust_env=False, verify=client_context()) as client:
                 return client.request(method, base + path, json=body)
         except httpx.HTTPError as exc:
             raise RuntimeError(f"Toxiproxy API {base} did not answer {method} {path}: {exc!r}") from None
@@ -333,10 +334,6 @@ class ToxiproxyBridge:
         return self.create_toxic(proxy, name, kind, attributes=attributes, configuration=configuration)
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for every call (building one per client costs tens of milliseconds)."""
-    return ssl.create_default_context()
 
 
 def _from_env(value: Any) -> Any:

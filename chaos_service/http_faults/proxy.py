@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import socket
-import ssl
 from typing import TYPE_CHECKING
 
 import h11
@@ -22,6 +20,7 @@ from chaos_service.engine.listener import Listener
 from chaos_service.engine.model import Direction
 from chaos_service.http_faults.exchange import ProxyContext, new_rng, serve_request
 from chaos_service.http_faults.server import ClientConnection
+from chaos_service.tls import client_context
 
 if TYPE_CHECKING:
     from chaos_service.engine.model import ToxicEntry
@@ -34,9 +33,6 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 10.0
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
 
 
 class UpstreamClients:
@@ -51,7 +47,7 @@ class UpstreamClients:
 
     def __call__(self) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=64, keepalive_expiry=30.0)
-        transport = httpx.AsyncHTTPTransport(verify=_tls_context(), limits=limits)
+        transport = httpx.AsyncHTTPTransport(verify=client_context(), limits=limits)
         return httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT),

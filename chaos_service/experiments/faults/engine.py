@@ -22,9 +22,7 @@ Removing deletes those toxics; a toxic or proxy that is already gone is fine.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import ssl
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -36,6 +34,7 @@ from chaos_service.errors import InvalidInput
 from chaos_service.experiments.faults.base import AppliedFault, FaultError, FaultTargetError, safe_name
 from chaos_service.experiments.plan import FaultPlan
 from chaos_service.sandbox.environment import Environment
+from chaos_service.tls import client_context
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +175,7 @@ class EngineFaultDriver:
     # -- helpers ------------------------------------------------------------------------
 
     def _client(self, timeout: float) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, timeout=timeout, trust_env=False, verify=_tls_context())
+        return httpx.AsyncClient(base_url=self.url, timeout=timeout, trust_env=False, verify=client_context())
 
     def toxic_name(self, fault: FaultPlan, stream: str) -> str:
         """The name of the toxic that ``fault`` creates on ``stream``."""
@@ -338,10 +337,3 @@ def _error(response: httpx.Response) -> str:
 
 def _reason(exc: httpx.HTTPError) -> str:
     return str(exc) or type(exc).__name__
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One verifying context for every client: building one loads the CA bundle (~25 ms), which
-    would otherwise be paid by every fault applied, checked and removed."""
-    return ssl.create_default_context()
