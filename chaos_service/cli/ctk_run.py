@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from chaos_service.ctk.document import CtkExperiment
     from chaos_service.ctk.runner import CtkResult, CtkRunner
+    from chaos_service.experiments.record import RunRecord
 
 #: Where ``chaostoxi`` calls go when there is no environment (Toxiproxy's own default).
 DEFAULT_ENGINE = "http://127.0.0.1:8474"
@@ -80,6 +81,8 @@ def load(files: Sequence[Path]) -> list[CtkExperiment]:
 def run_all(
     experiments: Sequence[CtkExperiment], engine_url: str | None, args: argparse.Namespace, out: TextIO
 ) -> list[tuple[CtkExperiment, CtkResult]]:
+    if not experiments:
+        return []
     from chaos_service.ctk.runner import CtkRunner
 
     results = []
@@ -103,6 +106,15 @@ def run_all(
         print(f"  {shown}; verdict {result.outcome.value}: {result.reason}", file=out, flush=True)
         results.append((experiment, result))
     return results
+
+
+def records(results: Sequence[tuple[CtkExperiment, CtkResult]]) -> list[RunRecord]:
+    """The runs as records, for the summary, JUnit and HTML reports."""
+    if not results:
+        return []
+    from chaos_service.ctk.record import run_record
+
+    return [run_record(experiment, result) for experiment, result in results]
 
 
 def write_journals(results: Sequence[tuple[CtkExperiment, CtkResult]], path: Path, several: bool) -> None:

@@ -79,9 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
         records = run_async(_run_all(plans, environment, args.dry_run, sys.stdout))
     ctk_results = ctk_run.run_all(ctk_experiments, environment.engine if environment else None, args, sys.stdout)
-    from chaos_service.ctk.record import run_record
-
-    ctk_records = [run_record(experiment, result) for experiment, result in ctk_results]
+    ctk_records = ctk_run.records(ctk_results)
     _write_outputs(records, ctk_records, ctk_results, args)
     summary_table([*records, *ctk_records], sys.stdout)
     ctk_code = ctk_run.exit_code(ctk_results, args.ctk_compat)

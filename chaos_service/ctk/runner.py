@@ -86,6 +86,7 @@ class CtkRunner:
         self.environ = os.environ if environ is None else environ
         self.notify: Notify = notify or (lambda message: None)
         self.bridge = ToxiproxyBridge(engine_url, ttl=fault_ttl)
+        self.providers: Providers | None = None  # once the configuration and secrets are loaded
         self._stop = threading.Event()
         self._interrupted = ""
         self.status = "completed"
@@ -132,7 +133,7 @@ class CtkRunner:
         finally:
             if self._interrupted:
                 self.status = "interrupted"
-            if hasattr(self, "providers") and self._play_rollbacks() and self.experiment.rollbacks:
+            if self.providers is not None and self._play_rollbacks() and self.experiment.rollbacks:
                 self.notify(f"rollbacks: {len(self.experiment.rollbacks)}")
                 journal["rollbacks"] = [self._activity(a) for a in self.experiment.rollbacks]
             restored = self.bridge.restore()
@@ -210,6 +211,12 @@ class CtkRunner:
             runs.append(self._hypothesis(during=True))
             method_done.wait(self.frequency)
 
+    @property
+    def _loaded(self) -> Providers:
+        """The providers; activities only run once the configuration and secrets are loaded."""
+        assert self.providers is not None
+        return self.providers
+
     def _activity(self, activity: Activity, *, tolerance: bool = False) -> dict[str, Any]:
         self._pause(activity.pauses.get("before"))
         entry: dict[str, Any] = {"activity": activity.raw, "status": "succeeded", "output": None, "start": _now()}
@@ -218,7 +225,7 @@ class CtkRunner:
             entry["dry"] = True
         else:
             try:
-                entry["output"] = self.providers.run(activity.provider)
+                entry["output"] = self._loaded.run(activity.provider)
             except ActivityFailed as exc:
                 entry.update(status="failed", exception=[str(exc)])
         if tolerance:
@@ -231,18 +238,18 @@ class CtkRunner:
     def _within(self, probe: Activity, output: Any) -> bool:
         def run_probe(tolerance: Mapping[str, Any], value: Any) -> bool:
             try:
-                return bool(self.providers.run(tolerance["provider"], {"value": value}))
+                return bool(self._loaded.run(tolerance["provider"], {"value": value}))
             except ActivityFailed:
                 return False
 
-        tolerance = substitute(probe.tolerance, self.providers.configuration, self.providers.secrets)
+        tolerance = substitute(probe.tolerance, self._loaded.configuration, self._loaded.secrets)
         try:
             return within_tolerance(tolerance, output, run_probe)
         except (ValueError, TypeError):
             return False
 
     def _dynamic(self, probe: Mapping[str, Any]) -> Any:
-        output = self.providers.run(probe["provider"])
+        output = self._loaded.run(probe["provider"])
         kind = probe["provider"].get("type")
         if kind == "process":
             if output["status"] != 0:
@@ -252,7 +259,7 @@ class CtkRunner:
 
     def _pause(self, seconds: object) -> None:
         if isinstance(seconds, str):
-            seconds = substitute(seconds, self.providers.configuration, self.providers.secrets)
+            seconds = substitute(seconds, self._loaded.configuration, self._loaded.secrets)
         if isinstance(seconds, (int, float)) and seconds > 0:
             self._stop.wait(float(seconds))
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos_service.experiments.faults.base import FaultError
+from chaos_service.experiments.faults.watchdog import start_time
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -61,7 +62,7 @@ class Watchdogs:
         except OSError as exc:
             raise FaultError(f"{what}: cannot start the watchdog that bounds it: {exc}") from None
         self._started[watchdog.pid] = watchdog
-        handle: dict[str, Any] = {"watchdog_pid": watchdog.pid, "watchdog_start_time": _start_time(watchdog.pid)}
+        handle: dict[str, Any] = {"watchdog_pid": watchdog.pid, "watchdog_start_time": start_time(watchdog.pid)}
         assert watchdog.stdin is not None and watchdog.stdout is not None
         try:
             line = await asyncio.wait_for(asyncio.to_thread(_hand_over, watchdog, stdin), START_TIMEOUT)
@@ -94,7 +95,7 @@ class Watchdogs:
                 await asyncio.to_thread(watchdog.wait)
             return
         expected = handle.get("watchdog_start_time")  # started by another driver or process
-        if expected is not None and _start_time(pid) == expected:
+        if expected is not None and start_time(pid) == expected:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
@@ -110,15 +111,3 @@ def _hand_over(watchdog: subprocess.Popen[bytes], stdin: bytes) -> str:
         return watchdog.stdout.readline().decode("utf-8", "replace").strip()
     finally:
         watchdog.stdout.close()
-
-
-def _start_time(pid: int) -> int | None:
-    """The start time of ``pid`` in clock ticks since boot (field 22 of /proc/PID/stat)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_bytes().decode("ascii", "replace")
-    except OSError:
-        return None
-    try:
-        return int(text.rpartition(")")[2].split()[19])
-    except (IndexError, ValueError):
-        return None
