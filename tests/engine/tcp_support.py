@@ -256,7 +256,20 @@ def proxied_pair(
     """A client connected through a new proxy, and the upstream side of that connection."""
     address = create_proxy(api, upstream.address, name)
     with connect(address) as client, upstream.accept() as server:
+        wait_until_open(api, name, 1)
         yield client, server
+
+
+def wait_until_open(api: httpx.Client, name: str, count: int) -> None:
+    """Wait until proxy ``name`` holds ``count`` open connections.
+
+    The upstream accepts as soon as the engine dials it; the engine registers the connection
+    (and from then on splices toxics into it) a moment later, in its own time.
+    """
+    deadline = time.monotonic() + IO_TIMEOUT
+    while (opened := api.get(f"/proxies/{name}/stats").json()["connections"]["open"]) != count:
+        assert time.monotonic() < deadline, f"proxy {name} holds {opened} open connections, not {count}"
+        time.sleep(0.01)
 
 
 def counter_bytes(start: int, count: int) -> bytes:
