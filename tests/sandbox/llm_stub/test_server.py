@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -18,8 +19,10 @@ MESSAGES = [{"role": "user", "content": "what is the steady state?"}]
 
 
 @pytest.fixture
-def client(llm_stub: LlmStubProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{llm_stub.url}/v1", api_key="test", max_retries=0, timeout=10)
+def client(llm_stub: LlmStubProcess) -> Iterator[openai.OpenAI]:
+    """A client whose pooled connections are closed after the test, not whenever it is collected."""
+    with openai.OpenAI(base_url=f"{llm_stub.url}/v1", api_key="test", max_retries=0, timeout=10) as opened:
+        yield opened
 
 
 def test_a_completion_echoes_the_question(client: openai.OpenAI) -> None:
@@ -136,11 +139,13 @@ def test_hundreds_of_concurrent_streams_all_complete(llm_stub: LlmStubProcess) -
 
 
 def test_an_api_key_can_be_required() -> None:
-    with LlmStubProcess("--api-key", "sekrit", log_level="warning") as stub:
-        wrong = openai.OpenAI(base_url=f"{stub.url}/v1", api_key="guess", max_retries=0)
+    with (
+        LlmStubProcess("--api-key", "sekrit", log_level="warning") as stub,
+        openai.OpenAI(base_url=f"{stub.url}/v1", api_key="guess", max_retries=0) as wrong,
+        openai.OpenAI(base_url=f"{stub.url}/v1", api_key="sekrit", max_retries=0) as right,
+    ):
         with pytest.raises(openai.AuthenticationError):
             wrong.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # type: ignore[arg-type]
-        right = openai.OpenAI(base_url=f"{stub.url}/v1", api_key="sekrit", max_retries=0)
         assert right.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).choices  # type: ignore[arg-type]
 
 
